@@ -1,0 +1,106 @@
+"""Input policy shared by every ``fastdl.ops`` function.
+
+- Any array-like is accepted. C-contiguous float32/float64 arrays are used as they are (no
+  copy); anything else is converted once, here, with ``np.ascontiguousarray``.
+- Result dtypes follow NumPy: ``np.result_type(*inputs, float32)``, so float32 stays float32,
+  float64 or int64 gives float64, float16/int8/bool give float32.
+- None, strings, objects, complex numbers and other non-real dtypes are a TypeError naming the
+  function and the argument.
+- ``out=`` must already be a writeable C-contiguous ndarray of the exact shape and dtype, or it
+  is a ValueError: writing into a converted temporary would silently lose the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _kind_ok(dtype: np.dtype) -> bool:
+    return dtype.kind in "fiub" and dtype.itemsize <= 8
+
+
+def as_ndarray(x: Any, fn: str, arg: str) -> np.ndarray:
+    """Return ``x`` as an ndarray (no copy when it is one), checking it holds real numbers."""
+    if x is None:
+        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got None")
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got {type(x).__name__}")
+    a = x if type(x) is np.ndarray else np.asarray(x)
+    if not _kind_ok(a.dtype):
+        raise TypeError(
+            f"{fn}(): argument '{arg}' must hold real numbers (float32/float64, or ints/bools "
+            f"promoted as NumPy does), got dtype {a.dtype}"
+        )
+    return a
+
+
+def result_dtype(fn: str, *arrays: np.ndarray) -> np.dtype:
+    """NumPy's promotion of the inputs with float32: the dtype the kernel computes in."""
+    dt = np.result_type(*arrays, np.float32)
+    if dt not in FLOAT_DTYPES:
+        shown = ", ".join(str(a.dtype) for a in arrays)
+        raise TypeError(f"{fn}(): unsupported dtype combination ({shown}) -> {dt}")
+    return dt
+
+
+def as_kernel_input(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """C-contiguous array of ``dtype``: ``a`` itself when it already is one, else one copy."""
+    if a.dtype == dtype and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def prepare(fn: str, **arrays: Any) -> tuple[np.dtype, list[np.ndarray]]:
+    """Validate and convert named inputs to one float dtype; returns (dtype, arrays in order)."""
+    nd = [as_ndarray(v, fn, k) for k, v in arrays.items()]
+    dt = result_dtype(fn, *nd)
+    return dt, [as_kernel_input(a, dt) for a in nd]
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, fn: str) -> np.ndarray:
+    """Validate a user's ``out=`` array (see the module docstring)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}(): argument 'out' must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{fn}(): argument 'out' must have shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise ValueError(f"{fn}(): argument 'out' must have dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{fn}(): argument 'out' must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{fn}(): argument 'out' must be writeable")
+    return out
+
+
+def output(
+    out: Any, shape: tuple[int, ...], dtype: np.dtype, fn: str, *inputs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (buffer the kernel writes, user's out or None).
+
+    A fresh array when ``out`` is None. The user's array when it does not overlap an input, or
+    is exactly one of them (in place). A partial overlap is computed into a temporary and
+    copied afterwards, so results never depend on the order the kernel visits elements.
+    """
+    if out is None:
+        return np.empty(shape, dtype), None
+    out = check_out(out, shape, dtype, fn)
+    for a in inputs:
+        if np.may_share_memory(out, a) and not (
+            a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+            and a.shape == out.shape
+            and a.strides == out.strides
+        ):
+            return np.empty(shape, dtype), out
+    return out, None
+
+
+def finish(buf: np.ndarray, user_out: np.ndarray | None) -> np.ndarray:
+    """Copy a temporary into the user's overlapping ``out`` (see :func:`output`)."""
+    if user_out is None:
+        return buf
+    np.copyto(user_out, buf)
+    return user_out

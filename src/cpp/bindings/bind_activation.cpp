@@ -1,0 +1,89 @@
+// act(x + bias) forward and backward on C-contiguous float32/float64 arrays.
+#include "bindings/common.h"
+#include "kernels/activation.h"
+
+namespace fastdl::bind {
+
+namespace {
+
+Act to_act(int a) {
+  if (a < 0 || a > 3) throw py::value_error("activation id must be 0..3, got " + std::to_string(a));
+  return static_cast<Act>(a);
+}
+
+// x: (..., C) when bias is given, any shape otherwise; bias: (C,); out: x's shape and dtype.
+void forward(int act_id, const py::array& x, const py::object& bias_obj, py::array& out) {
+  const char* fn = "bias_act_forward";
+  const Act act = to_act(act_id);
+  const bool f64 = is_f64(x, fn, "x");
+  check_same_shape(x, out, fn, "x", "out");
+  int64_t rows = 1, cols = x.size();
+  const bool has_bias = !bias_obj.is_none();
+  py::array bias;
+  if (has_bias) {
+    bias = py::cast<py::array>(bias_obj);
+    if (x.ndim() < 1) throw py::value_error(std::string(fn) + "(): x must be at least 1-d with a bias");
+    cols = x.shape(x.ndim() - 1);
+    rows = cols == 0 ? 0 : x.size() / cols;
+    check_shape(bias, {cols}, fn, "bias");
+  }
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = in_ptr<T>(x, fn, "x");
+    const T* bp = has_bias ? in_ptr<T>(bias, fn, "bias") : nullptr;
+    T* yp = out_ptr<T>(out, fn, "out");
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) {
+      activation().forward_f32(act, xp, bp, yp, rows, cols);
+    } else {
+      activation().forward_f64(act, xp, bp, yp, rows, cols);
+    }
+  };
+  if (f64) run(double{}); else run(float{});
+}
+
+// y, dy, dx: same shape; dbias: (C,) for a (..., C) y, or None.
+void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx,
+              const py::object& dbias_obj) {
+  const char* fn = "bias_act_backward";
+  const Act act = to_act(act_id);
+  const bool f64 = is_f64(y, fn, "y");
+  check_same_shape(y, dy, fn, "y", "grad");
+  check_same_shape(y, dx, fn, "y", "out");
+  int64_t rows = 1, cols = y.size();
+  const bool has_dbias = !dbias_obj.is_none();
+  py::array dbias;
+  if (has_dbias) {
+    dbias = py::cast<py::array>(dbias_obj);
+    if (y.ndim() < 1) throw py::value_error(std::string(fn) + "(): y must be at least 1-d with a bias");
+    cols = y.shape(y.ndim() - 1);
+    rows = cols == 0 ? 0 : y.size() / cols;
+    check_shape(dbias, {cols}, fn, "grad_bias");
+  }
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* yp = in_ptr<T>(y, fn, "y");
+    const T* gp = in_ptr<T>(dy, fn, "grad");
+    T* xp = out_ptr<T>(dx, fn, "out");
+    T* bp = has_dbias ? out_ptr<T>(dbias, fn, "grad_bias") : nullptr;
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) {
+      activation().backward_f32(act, yp, gp, xp, bp, rows, cols);
+    } else {
+      activation().backward_f64(act, yp, gp, xp, bp, rows, cols);
+    }
+  };
+  if (f64) run(double{}); else run(float{});
+}
+
+}  // namespace
+
+void init_activation(py::module_& m) {
+  m.def("bias_act_forward", &forward, py::arg("act"), py::arg("x"), py::arg("bias").none(true),
+        py::arg("out"), "out = act(x + bias); bias may be None.");
+  m.def("bias_act_backward", &backward, py::arg("act"), py::arg("y"), py::arg("grad"),
+        py::arg("out"), py::arg("grad_bias").none(true),
+        "out = grad * act'(y) from the forward output y; grad_bias = out summed over rows.");
+}
+
+}  // namespace fastdl::bind

@@ -1,0 +1,71 @@
+// Argument checks shared by every bind_<family>.cpp.
+//
+// Bindings never convert: Python (fastdl.ops) converts once, explicitly, and passes arrays that
+// are already C-contiguous float32/float64. These checks are the last line of defence, so a
+// direct call to fastdl._core with a wrong array is a TypeError/ValueError, not a crash or a
+// write into a temporary.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fastdl::bind {
+
+namespace py = pybind11;
+
+std::string shape_str(const py::array& a);
+std::string dtype_str(const py::array& a);
+
+// The array's dtype is float32 (returns false) or float64 (returns true); TypeError otherwise.
+bool is_f64(const py::array& a, const char* fn, const char* arg);
+
+// TypeError unless `a` has dtype T; ValueError unless C-contiguous (and writeable if asked).
+template <class T>
+void check(const py::array& a, const char* fn, const char* arg, bool writeable = false) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+    throw py::type_error(std::string(fn) + "(): argument '" + arg + "' must have dtype " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(a));
+  }
+  if (!(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(fn) + "(): argument '" + arg +
+                          "' must be C-contiguous, got a strided array of shape " + shape_str(a));
+  }
+  if (writeable && !a.writeable()) {
+    throw py::value_error(std::string(fn) + "(): argument '" + arg + "' must be writeable");
+  }
+}
+
+template <class T>
+const T* in_ptr(const py::array& a, const char* fn, const char* arg) {
+  check<T>(a, fn, arg);
+  return static_cast<const T*>(a.data());
+}
+
+template <class T>
+T* out_ptr(py::array& a, const char* fn, const char* arg) {
+  check<T>(a, fn, arg, true);
+  return static_cast<T*>(a.mutable_data());
+}
+
+// ValueError unless a.shape == expected.
+void check_shape(const py::array& a, const std::vector<int64_t>& expected, const char* fn,
+                 const char* arg);
+// ValueError unless a and b have the same shape.
+void check_same_shape(const py::array& a, const py::array& b, const char* fn, const char* a_name,
+                      const char* b_name);
+
+std::vector<int64_t> shape_of(const py::array& a);
+
+// One init function per kernel family, called from module.cpp.
+void init_runtime(py::module_& m);
+void init_activation(py::module_& m);
+void init_matmul(py::module_& m);
+void init_batchnorm(py::module_& m);
+void init_optim(py::module_& m);
+void init_attention(py::module_& m);
+
+}  // namespace fastdl::bind
