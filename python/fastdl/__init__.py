@@ -5,10 +5,11 @@ The compiled kernels are reached through :mod:`fastdl.ops` (NumPy arrays in, Num
 
 from __future__ import annotations
 
-from . import _threadenv  # noqa: F401  (must run before _core loads libgomp)
-from . import _core
-from ._config import config, get_num_threads, set_num_threads, show_config
-from ._config import _select_isa_from_env
+from . import (
+    _core,
+    _threadenv,  # noqa: F401  (must run before _core loads libgomp)
+)
+from ._config import _select_isa_from_env, config, get_num_threads, set_num_threads, show_config
 
 _select_isa_from_env()
 

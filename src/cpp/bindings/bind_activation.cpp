@@ -22,7 +22,8 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
   py::array bias;
   if (has_bias) {
     bias = py::cast<py::array>(bias_obj);
-    if (x.ndim() < 1) throw py::value_error(std::string(fn) + "(): x must be at least 1-d with a bias");
+    if (x.ndim() < 1)
+      throw py::value_error(std::string(fn) + "(): x must be at least 1-d with a bias");
     cols = x.shape(x.ndim() - 1);
     rows = cols == 0 ? 0 : x.size() / cols;
     check_shape(bias, {cols}, fn, "bias");
@@ -39,7 +40,10 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
       activation().forward_f64(act, xp, bp, yp, rows, cols);
     }
   };
-  if (f64) run(double{}); else run(float{});
+  if (f64)
+    run(double{});
+  else
+    run(float{});
 }
 
 // y, dy, dx: same shape; dbias: (C,) for a (..., C) y, or None.
@@ -55,7 +59,8 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
   py::array dbias;
   if (has_dbias) {
     dbias = py::cast<py::array>(dbias_obj);
-    if (y.ndim() < 1) throw py::value_error(std::string(fn) + "(): y must be at least 1-d with a bias");
+    if (y.ndim() < 1)
+      throw py::value_error(std::string(fn) + "(): y must be at least 1-d with a bias");
     cols = y.shape(y.ndim() - 1);
     rows = cols == 0 ? 0 : y.size() / cols;
     check_shape(dbias, {cols}, fn, "grad_bias");
@@ -73,7 +78,10 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
       activation().backward_f64(act, yp, gp, xp, bp, rows, cols);
     }
   };
-  if (f64) run(double{}); else run(float{});
+  if (f64)
+    run(double{});
+  else
+    run(float{});
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ const Table& select_table(const Table* baseline, const Table* avx2, const Table*
 
 #ifndef FASTDL_ISA_NS
 #if FASTDL_X86
-#define FASTDL_SELECT(table) \
+#define FASTDL_SELECT(table)                                                         \
   ::fastdl::select_table(&::fastdl::isa_baseline::table, &::fastdl::isa_avx2::table, \
                          &::fastdl::isa_avx512::table)
 #else
@@ -56,7 +56,13 @@ const Table& select_table(const Table* baseline, const Table* avx2, const Table*
 #endif
 
 // Declares `extern const Type name;` in every ISA namespace, for a family header.
-#define FASTDL_DECLARE_TABLE(Type, name)             \
-  namespace isa_baseline { extern const Type name; } \
-  namespace isa_avx2 { extern const Type name; }     \
-  namespace isa_avx512 { extern const Type name; }
+#define FASTDL_DECLARE_TABLE(Type, name) \
+  namespace isa_baseline {               \
+  extern const Type name;                \
+  }                                      \
+  namespace isa_avx2 {                   \
+  extern const Type name;                \
+  }                                      \
+  namespace isa_avx512 {                 \
+  extern const Type name;                \
+  }

@@ -74,8 +74,9 @@ template <class T>
 void forward(Act act, const T* x, const T* bias, T* y, int64_t rows, int64_t cols) {
   const int64_t total = rows * cols;
   if (!bias) {
-    parallel_for(total, kFlatGrain, total * int64_t(sizeof(T)) * 2,
-                 [&](int64_t lo, int64_t hi) { forward_row(act, x + lo, (const T*)nullptr, y + lo, hi - lo); });
+    parallel_for(total, kFlatGrain, total * int64_t(sizeof(T)) * 2, [&](int64_t lo, int64_t hi) {
+      forward_row(act, x + lo, (const T*)nullptr, y + lo, hi - lo);
+    });
     return;
   }
   const int64_t grain = cols >= kFlatGrain ? 1 : kFlatGrain / cols;
@@ -91,8 +92,9 @@ void backward(Act act, const T* y, const T* dy, T* dx, T* dbias, int64_t rows, i
   const int64_t total = rows * cols;
   const int64_t bytes = total * int64_t(sizeof(T)) * 3;
   if (!dbias) {
-    parallel_for(total, kFlatGrain, bytes,
-                 [&](int64_t lo, int64_t hi) { backward_row(act, y + lo, dy + lo, dx + lo, hi - lo); });
+    parallel_for(total, kFlatGrain, bytes, [&](int64_t lo, int64_t hi) {
+      backward_row(act, y + lo, dy + lo, dx + lo, hi - lo);
+    });
     return;
   }
   // Each chunk owns a block of columns and walks every row: each dbias[c] is summed in row

@@ -57,7 +57,8 @@ inline T vexp(T x) {
   const T scale = bits_as<T>(static_cast<I>((ni + C::bias) << C::mant));
   T y = p * scale;
   y = x < C::lo ? T(0) : y;
-  y = x > C::hi ? bits_as<T>(static_cast<I>(I((1 << (sizeof(T) == 4 ? 8 : 11)) - 1) << C::mant)) : y;
+  y = x > C::hi ? bits_as<T>(static_cast<I>(I((1 << (sizeof(T) == 4 ? 8 : 11)) - 1) << C::mant))
+                : y;
   return y;
 }
 
