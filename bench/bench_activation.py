@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import fastdl
 import numpy as np
-from fastdl import ops
 from harness import Case, main, setup, try_torch
+
+import fastdl
+from fastdl import ops
 
 
 def cases(torch) -> list[Case]:

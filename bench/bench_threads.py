@@ -8,8 +8,9 @@ before loading libgomp (see fastdl/_threadenv.py). Target: alternating / apart <
 from __future__ import annotations
 
 import numpy as np
-from fastdl import ops
 from harness import Case, main, setup
+
+from fastdl import ops
 
 
 def cases() -> list[Case]:

@@ -140,8 +140,9 @@ def markdown(rows: list[dict], title: str) -> str:
 
 
 def environment(threads: int) -> dict:
-    import fastdl
     import numpy as np
+
+    import fastdl
 
     env = {
         "python": platform.python_version(),

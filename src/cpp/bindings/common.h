@@ -67,5 +67,6 @@ void init_matmul(py::module_& m);
 void init_batchnorm(py::module_& m);
 void init_optim(py::module_& m);
 void init_attention(py::module_& m);
+void init_softmax(py::module_& m);
 
 }  // namespace fastdl::bind

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   b::init_batchnorm(m);
   b::init_optim(m);
   b::init_attention(m);
+  b::init_softmax(m);
 }

@@ -1,0 +1,5 @@
+"""matmul kernels on NumPy arrays (to be filled in by the matmul work)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

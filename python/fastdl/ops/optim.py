@@ -1,0 +1,5 @@
+"""optim kernels on NumPy arrays (to be filled in by the optim work)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,41 @@
+"""Shared test helpers: ISA paths and thread counts."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+import fastdl
+from fastdl import _core
+
+SUPPORTED_ISAS = [i for i in ("baseline", "avx2", "avx512") if _core.isa_supported(i)]
+
+
+@contextlib.contextmanager
+def using_isa(name: str):
+    """Temporarily run kernels on one instruction-set path."""
+    before = _core.current_isa()
+    _core.set_isa(name)
+    try:
+        yield
+    finally:
+        _core.set_isa(before)
+
+
+@contextlib.contextmanager
+def using_threads(n: int):
+    """Temporarily set fastdl's thread count."""
+    before = fastdl.get_num_threads()
+    fastdl.set_num_threads(n)
+    try:
+        yield
+    finally:
+        fastdl.set_num_threads(before)
+
+
+@pytest.fixture(params=SUPPORTED_ISAS)
+def isa(request):
+    """Run a test once per supported ISA path (in-process switch)."""
+    with using_isa(request.param):
+        yield request.param
