@@ -5,11 +5,14 @@ The compiled kernels are reached through :mod:`fastdl.ops` (NumPy arrays in, Num
 
 from __future__ import annotations
 
-from . import (
-    _core,
-    _threadenv,  # noqa: F401  (must run before _core loads libgomp)
-)
+# isort: off
+# _threadenv sets the OpenMP wait policy; it must run before _core loads libgomp.
+from . import _threadenv  # noqa: F401
+from . import _core
+
+# isort: on
 from ._config import _select_isa_from_env, config, get_num_threads, set_num_threads, show_config
+from ._random import get_generator, manual_seed
 
 _select_isa_from_env()
 
@@ -17,4 +20,13 @@ from . import ops  # noqa: E402
 
 __version__: str = _core.build_info()["version"]
 
-__all__ = ["config", "show_config", "set_num_threads", "get_num_threads", "ops", "__version__"]
+__all__ = [
+    "manual_seed",
+    "get_generator",
+    "config",
+    "show_config",
+    "set_num_threads",
+    "get_num_threads",
+    "ops",
+    "__version__",
+]
