@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 
-# Spin iterations before a worker sleeps: about 10 us at ~1 ns each, enough to catch the next
+# Spin iterations before a worker sleeps (about a microsecond), enough to catch the next
 # kernel of a training step, short enough not to starve OpenBLAS.
-DEFAULT_SPINCOUNT = "10000"
+DEFAULT_SPINCOUNT = "1000"
 
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = DEFAULT_SPINCOUNT
