@@ -6,7 +6,13 @@ and calls the compiled kernel. One module per kernel family.
 
 from __future__ import annotations
 
-from . import activation, attention, batchnorm, matmul, optim, softmax
+# Aliased: the star imports below rebind names such as `softmax` and `matmul` to functions.
+from . import activation as _activation
+from . import attention as _attention
+from . import batchnorm as _batchnorm
+from . import matmul as _matmul
+from . import optim as _optim
+from . import softmax as _softmax
 from .activation import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
@@ -15,10 +21,10 @@ from .optim import *  # noqa: F403
 from .softmax import *  # noqa: F403
 
 __all__ = [
-    *activation.__all__,
-    *attention.__all__,
-    *batchnorm.__all__,
-    *matmul.__all__,
-    *optim.__all__,
-    *softmax.__all__,
+    *_activation.__all__,
+    *_attention.__all__,
+    *_batchnorm.__all__,
+    *_matmul.__all__,
+    *_optim.__all__,
+    *_softmax.__all__,
 ]
