@@ -1,0 +1,30 @@
+"""Crossing between user data (arrays, Tensors, lists) and the Tensors the loaders hand out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+try:
+    from ..tensor import Tensor, from_numpy
+except ImportError:  # pragma: no cover - only before fastdl.tensor exists
+    Tensor = None
+    from_numpy = None
+
+
+def as_array(x: Any, fn: str, arg: str) -> np.ndarray:
+    """``x`` as an ndarray without copying when it is one (a Tensor gives its ``.data``)."""
+    if Tensor is not None and isinstance(x, Tensor):
+        return x.data
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got {type(x).__name__}")
+    a = np.asarray(x)
+    if a.dtype.kind not in "biufc":
+        raise TypeError(f"{fn}(): argument '{arg}' must hold numbers, got dtype {a.dtype}")
+    return a
+
+
+def to_tensor(a: np.ndarray) -> Any:
+    """A Tensor sharing ``a``'s memory (the ndarray itself until fastdl.tensor exists)."""
+    return a if from_numpy is None else from_numpy(a)
