@@ -69,6 +69,10 @@ def seed_ref(p, g, m, *, lr, mu, weight_decay=0.0):
     p -= lr * m
 
 
+def cfg_id(cfg):
+    return "-".join(f"{k}={v}" for k, v in cfg.items())
+
+
 def copies(arrays):
     return [a.copy() for a in arrays]
 
@@ -134,7 +138,7 @@ def run_adam(dtype, cfg, steps=5, shapes=SHAPES, lr=0.01, betas=(0.9, 0.99), eps
     return (p, m, v, vmax), (rp, rm, rv, rvmax)
 
 
-@pytest.mark.parametrize("cfg", ADAM_CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("cfg", ADAM_CONFIGS, ids=cfg_id)
 def test_adam_matches_numpy_float64(isa, cfg):
     got, ref = run_adam(np.float64, cfg)
     for g_list, r_list in zip(got, ref):
@@ -145,7 +149,7 @@ def test_adam_matches_numpy_float64(isa, cfg):
     assert not np.allclose(got[0][0], make(SHAPES, np.float64)[0])
 
 
-@pytest.mark.parametrize("cfg", ADAM_CONFIGS[:4], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("cfg", ADAM_CONFIGS[:4], ids=cfg_id)
 def test_adam_float32_close_to_float64_formula(isa, cfg):
     got, ref = run_adam(np.float32, cfg)
     for a, b in zip(got[0], ref[0]):
@@ -272,7 +276,7 @@ def test_adam_matches_torch(isa, kind, kw, dtype):
         dict(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0),
         dict(momentum=0.5, dampening=0.0, nesterov=True, weight_decay=0.1),
     ],
-    ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()),
+    ids=cfg_id,
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sgd_matches_torch(isa, kw, dtype):
@@ -318,7 +322,7 @@ SGD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("cfg", SGD_CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("cfg", SGD_CONFIGS, ids=cfg_id)
 @pytest.mark.parametrize("first_step", [False, True])
 def test_sgd_matches_numpy(isa, cfg, first_step):
     p = make(SHAPES, np.float64)
@@ -456,9 +460,12 @@ def test_one_and_two_threads_give_the_same_bits(isa):
 def _adam_lists(n=3, dtype=np.float32):
     shapes = [(4,), (2, 3), (5,)][:n]
     p = make(shapes, dtype)
-    return p, grads_for(shapes, dtype, 1), [np.zeros_like(a) for a in p], [
-        np.ones_like(a) for a in p
-    ]
+    return (
+        p,
+        grads_for(shapes, dtype, 1),
+        [np.zeros_like(a) for a in p],
+        [np.ones_like(a) for a in p],
+    )
 
 
 def _call_adam(p, g, m, v, **kw):

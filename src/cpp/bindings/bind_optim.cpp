@@ -94,13 +94,12 @@ std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vecto
       const std::string name = item_name(args[c].name, i);
       if (c > 0 && !a.dtype().is(dt)) {
         throw py::type_error(std::string(fn) + "(): " + name + " must have dtype " +
-                             std::string(py::str(dt)) + " like " + pname + ", got " +
-                             dtype_str(a));
+                             std::string(py::str(dt)) + " like " + pname + ", got " + dtype_str(a));
       }
-      if (c > 0 && (a.ndim() != p.ndim() ||
-                    !std::equal(a.shape(), a.shape() + a.ndim(), p.shape()))) {
-        throw py::value_error(std::string(fn) + "(): " + name + " must have shape " +
-                              shape_str(p) + " like " + pname + ", got " + shape_str(a));
+      if (c > 0 &&
+          (a.ndim() != p.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), p.shape()))) {
+        throw py::value_error(std::string(fn) + "(): " + name + " must have shape " + shape_str(p) +
+                              " like " + pname + ", got " + shape_str(a));
       }
       if (!(a.flags() & py::array::c_style)) {
         throw py::value_error(std::string(fn) + "(): " + name +
@@ -144,8 +143,9 @@ void check_hyper(const char* fn, const char* name, double v, double lo, bool lo_
                  bool hi_open) {
   const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
   if (!ok) {
-    std::string range = std::string(lo_open ? "(" : "[") + py::str(py::float_(lo)).cast<std::string>() +
-                        ", " + py::str(py::float_(hi)).cast<std::string>() + (hi_open ? ")" : "]");
+    std::string range = std::string(lo_open ? "(" : "[") +
+                        py::str(py::float_(lo)).cast<std::string>() + ", " +
+                        py::str(py::float_(hi)).cast<std::string>() + (hi_open ? ")" : "]");
     throw py::value_error(std::string(fn) + "(): invalid " + name + " " +
                           py::str(py::float_(v)).cast<std::string>() + ", must be in " + range);
   }
@@ -199,8 +199,8 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
     const int64_t n = cols[0][i].size();
     auto fill = [&](auto& vec, int64_t& off, auto tag) {
       using T = decltype(tag);
-      vec.push_back({ptr<T>(cols[0][i]), ptr<T>(cols[1][i]), ptr<T>(cols[2][i]),
-                     ptr<T>(cols[3][i]), amsgrad ? ptr<T>(cols[4][i]) : nullptr, n, off});
+      vec.push_back({ptr<T>(cols[0][i]), ptr<T>(cols[1][i]), ptr<T>(cols[2][i]), ptr<T>(cols[3][i]),
+                     amsgrad ? ptr<T>(cols[4][i]) : nullptr, n, off});
       off += n;
     };
     if (f64[i])
@@ -214,9 +214,9 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   if (!t64.empty()) k.adam_f64(t64.data(), int64_t(t64.size()), c);
 }
 
-void sgd_step(const py::object& params, const py::object& grads,
-              const py::object& momentum_buffers, double lr, double momentum, double dampening,
-              bool nesterov, double weight_decay, int init) {
+void sgd_step(const py::object& params, const py::object& grads, const py::object& momentum_buffers,
+              double lr, double momentum, double dampening, bool nesterov, double weight_decay,
+              int init) {
   const char* fn = "sgd_step";
   check_hyper(fn, "lr", lr, 0, false, kInf, true);
   check_hyper(fn, "momentum", momentum, 0, false, kInf, true);
@@ -250,8 +250,8 @@ void sgd_step(const py::object& params, const py::object& grads,
     const int64_t n = cols[0][i].size();
     auto fill = [&](auto& vec, int64_t& off, auto tag) {
       using T = decltype(tag);
-      vec.push_back({ptr<T>(cols[0][i]), ptr<T>(cols[1][i]),
-                     use_buf ? ptr<T>(cols[2][i]) : nullptr, n, off});
+      vec.push_back(
+          {ptr<T>(cols[0][i]), ptr<T>(cols[1][i]), use_buf ? ptr<T>(cols[2][i]) : nullptr, n, off});
       off += n;
     };
     if (f64[i])
@@ -311,8 +311,8 @@ void scale(const py::object& arrays, double factor) {
 void init_optim(py::module_& m) {
   m.def("adam_step", &adam_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
         py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs").none(true), py::arg("step"),
-        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-        py::arg("weight_decay"), py::arg("decoupled"), py::arg("amsgrad"),
+        py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
+        py::arg("decoupled"), py::arg("amsgrad"),
         "One Adam/AdamW/AMSGrad step over lists of arrays, updated in place.");
   m.def("sgd_step", &sgd_step, py::arg("params"), py::arg("grads"),
         py::arg("momentum_buffers").none(true), py::arg("lr"), py::arg("momentum"),

@@ -30,9 +30,9 @@ struct AdamTensor {
 // Per-step constants, computed once by the caller (bindings) from the hyperparameters.
 struct AdamConsts {
   double beta1, beta2, eps;
-  double weight_decay;   // L2 term added to the gradient (Adam); 0 when decoupled
-  double decay_factor;   // p *= decay_factor before the update (AdamW: 1 - lr*wd); 1 otherwise
-  double step_size;      // lr / (1 - beta1^step)
+  double weight_decay;     // L2 term added to the gradient (Adam); 0 when decoupled
+  double decay_factor;     // p *= decay_factor before the update (AdamW: 1 - lr*wd); 1 otherwise
+  double step_size;        // lr / (1 - beta1^step)
   double bias_corr2_sqrt;  // sqrt(1 - beta2^step)
   bool amsgrad;
 };
