@@ -73,6 +73,7 @@ constexpr int64_t kFlatGrain = 1 << 14;  // elements per chunk for elementwise w
 template <class T>
 void forward(Act act, const T* x, const T* bias, T* y, int64_t rows, int64_t cols) {
   const int64_t total = rows * cols;
+  if (total <= 0) return;  // also keeps cols == 0 out of the grain division below
   if (!bias) {
     parallel_for(total, kFlatGrain, total * int64_t(sizeof(T)) * 2, [&](int64_t lo, int64_t hi) {
       forward_row(act, x + lo, (const T*)nullptr, y + lo, hi - lo);
