@@ -7,7 +7,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import finish, output, prepare
+from ._checks import fast_out, finish, output, prepare, ready
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,6 +37,12 @@ def _act_id(fn: str, activation: Optional[str]) -> int:
 
 
 def _unary(fn: str, act: int, x: Any, out: Any) -> np.ndarray:
+    # Fast path: nothing to convert, out absent or already right (the binding handles overlap).
+    if ready(x):
+        buf = fast_out(out, x.shape, x.dtype)
+        if buf is not None:
+            _core.bias_act_forward(act, x, None, buf)
+            return buf
     dt, (xa,) = prepare(fn, x=x)
     buf, user = output(out, xa.shape, dt, fn, xa)
     _core.bias_act_forward(act, xa, None, buf)
@@ -89,6 +95,17 @@ def bias_act(
     """
     fn = "bias_act"
     act = _act_id(fn, activation)
+    if (
+        ready(x)
+        and ready(bias)
+        and x.dtype is bias.dtype
+        and x.ndim >= 1
+        and bias.shape == x.shape[-1:]
+    ):
+        buf = fast_out(out, x.shape, x.dtype)
+        if buf is not None:
+            _core.bias_act_forward(act, x, bias, buf)
+            return buf
     dt, (xa, ba) = prepare(fn, x=x, bias=bias)
     if xa.ndim < 1 or ba.shape != (xa.shape[-1],):
         raise ValueError(
@@ -110,8 +127,14 @@ def activation_backward(
         >>> fastdl.ops.activation_backward("relu", np.ones(2), np.array([0.0, 3.0]))
         array([0., 1.])
     """
-    fn = f"{activation}_backward"
+    named = isinstance(activation, str) and activation in ("relu", "sigmoid", "tanh")
+    fn = f"{activation}_backward" if named else "activation_backward"
     act = _act_id(fn, activation)
+    if ready(grad) and ready(y) and grad.dtype is y.dtype and grad.shape == y.shape:
+        buf = fast_out(out, y.shape, y.dtype)
+        if buf is not None:
+            _core.bias_act_backward(act, y, grad, buf, None)
+            return buf
     dt, (ga, ya) = prepare(fn, grad=grad, y=y)
     if ga.shape != ya.shape:
         raise ValueError(f"{fn}(): 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape")
@@ -168,7 +191,10 @@ def bias_act_backward(
     """
     fn = "bias_act_backward"
     act = _act_id(fn, activation)
-    dt, (ga, ya) = prepare(fn, grad=grad, y=y)
+    if ready(grad) and ready(y) and grad.dtype is y.dtype:
+        dt, ga, ya = y.dtype, grad, y
+    else:
+        dt, (ga, ya) = prepare(fn, grad=grad, y=y)
     if ga.shape != ya.shape or ya.ndim < 1:
         raise ValueError(
             f"{fn}(): 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape, at least 1-d"

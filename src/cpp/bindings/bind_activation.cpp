@@ -21,7 +21,7 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
   const bool has_bias = !bias_obj.is_none();
   py::array bias;
   if (has_bias) {
-    bias = py::cast<py::array>(bias_obj);
+    bias = as_array(bias_obj, fn, "bias");
     if (x.ndim() < 1)
       throw py::value_error(std::string(fn) + "(): x must be at least 1-d with a bias");
     cols = x.shape(x.ndim() - 1);
@@ -32,13 +32,19 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
     using T = decltype(tag);
     const T* xp = in_ptr<T>(x, fn, "x");
     const T* bp = has_bias ? in_ptr<T>(bias, fn, "bias") : nullptr;
-    T* yp = out_ptr<T>(out, fn, "out");
+    out_ptr<T>(out, fn, "out");
+    // out == x is in place; any other overlap (with x, or with the bias every row reads)
+    // goes through a temporary.
+    const bool temp = partial_overlap(out, x) || (has_bias && overlaps(out, bias));
+    py::array dst = temp ? fresh_like(out) : out;
+    T* yp = static_cast<T*>(dst.mutable_data());
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       activation().forward_f32(act, xp, bp, yp, rows, cols);
     } else {
       activation().forward_f64(act, xp, bp, yp, rows, cols);
     }
+    if (temp) copy_into(dst, out);
   };
   if (f64)
     run(double{});
@@ -58,7 +64,7 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
   const bool has_dbias = !dbias_obj.is_none();
   py::array dbias;
   if (has_dbias) {
-    dbias = py::cast<py::array>(dbias_obj);
+    dbias = as_array(dbias_obj, fn, "grad_bias");
     if (y.ndim() < 1)
       throw py::value_error(std::string(fn) + "(): y must be at least 1-d with a bias");
     cols = y.shape(y.ndim() - 1);
@@ -69,14 +75,24 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
     using T = decltype(tag);
     const T* yp = in_ptr<T>(y, fn, "y");
     const T* gp = in_ptr<T>(dy, fn, "grad");
-    T* xp = out_ptr<T>(dx, fn, "out");
-    T* bp = has_dbias ? out_ptr<T>(dbias, fn, "grad_bias") : nullptr;
+    out_ptr<T>(dx, fn, "out");
+    if (has_dbias) out_ptr<T>(dbias, fn, "grad_bias");
+    // out == grad or out == y is in place; other overlaps go through temporaries.
+    const bool temp = partial_overlap(dx, y) || partial_overlap(dx, dy);
+    const bool btemp =
+        has_dbias && (overlaps(dbias, dx) || overlaps(dbias, y) || overlaps(dbias, dy));
+    py::array dst = temp ? fresh_like(dx) : dx;
+    py::array bdst = btemp ? fresh_like(dbias) : dbias;
+    T* xp = static_cast<T*>(dst.mutable_data());
+    T* bp = has_dbias ? static_cast<T*>(bdst.mutable_data()) : nullptr;
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       activation().backward_f32(act, yp, gp, xp, bp, rows, cols);
     } else {
       activation().backward_f64(act, yp, gp, xp, bp, rows, cols);
     }
+    if (temp) copy_into(dst, dx);
+    if (btemp) copy_into(bdst, dbias);
   };
   if (f64)
     run(double{});

@@ -1,11 +1,36 @@
 #include "bindings/common.h"
 
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
 namespace fastdl::bind {
 
 std::vector<int64_t> shape_of(const py::array& a) {
   std::vector<int64_t> s(a.ndim());
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s[i] = a.shape(i);
   return s;
+}
+
+static std::pair<uintptr_t, uintptr_t> byte_range(const py::array& a) {
+  const auto lo = reinterpret_cast<uintptr_t>(a.data());
+  return {lo, lo + static_cast<uintptr_t>(a.nbytes())};
+}
+
+bool overlaps(const py::array& a, const py::array& b) {
+  const auto [alo, ahi] = byte_range(a);
+  const auto [blo, bhi] = byte_range(b);
+  return alo < bhi && blo < ahi;
+}
+
+bool partial_overlap(const py::array& out, const py::array& in) {
+  return overlaps(out, in) && !(out.data() == in.data() && out.nbytes() == in.nbytes());
+}
+
+py::array fresh_like(const py::array& a) { return py::array(a.dtype(), shape_of(a)); }
+
+void copy_into(const py::array& src, py::array& dst) {
+  if (src.nbytes() > 0) std::memcpy(dst.mutable_data(), src.data(), src.nbytes());
 }
 
 static std::string fmt_shape(const std::vector<int64_t>& s) {
@@ -21,6 +46,15 @@ static std::string fmt_shape(const std::vector<int64_t>& s) {
 std::string shape_str(const py::array& a) { return fmt_shape(shape_of(a)); }
 
 std::string dtype_str(const py::array& a) { return std::string(py::str(a.dtype())); }
+
+py::array as_array(const py::object& obj, const char* fn, const char* arg) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(std::string(fn) + "(): argument '" + arg +
+                         "' must be a numpy.ndarray, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  return py::reinterpret_borrow<py::array>(obj);
+}
 
 bool is_f64(const py::array& a, const char* fn, const char* arg) {
   if (a.dtype().is(py::dtype::of<float>())) return false;

@@ -51,6 +51,10 @@ T* out_ptr(py::array& a, const char* fn, const char* arg) {
   return static_cast<T*>(a.mutable_data());
 }
 
+// The object itself as an array, TypeError unless it is a numpy.ndarray (never converts:
+// a converted output would be a temporary the caller never sees).
+py::array as_array(const py::object& obj, const char* fn, const char* arg);
+
 // ValueError unless a.shape == expected.
 void check_shape(const py::array& a, const std::vector<int64_t>& expected, const char* fn,
                  const char* arg);
@@ -59,6 +63,18 @@ void check_same_shape(const py::array& a, const py::array& b, const char* fn, co
                       const char* b_name);
 
 std::vector<int64_t> shape_of(const py::array& a);
+
+// True when the byte ranges of `a` and `b` intersect.
+bool overlaps(const py::array& a, const py::array& b);
+// True when `out` shares memory with `in` without being exactly the same buffer. For an
+// elementwise kernel the exact alias is an in-place call and fine; a partial overlap makes the
+// result depend on the order elements are visited, so the kernel writes into a temporary
+// that is copied to `out` afterwards (see fresh_like / copy_into).
+bool partial_overlap(const py::array& out, const py::array& in);
+// A new C-contiguous array with a's shape and dtype.
+py::array fresh_like(const py::array& a);
+// Copies src's bytes into dst (same nbytes, both C-contiguous); call without the GIL is fine.
+void copy_into(const py::array& src, py::array& dst);
 
 // One init function per kernel family, called from module.cpp.
 void init_runtime(py::module_& m);
