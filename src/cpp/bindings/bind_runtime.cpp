@@ -61,6 +61,16 @@ void init_runtime(py::module_& m) {
         }
       },
       py::arg("name"));
+  m.def(
+      "_mask_isa",
+      [](const std::string& name) {
+        try {
+          mask_isa(parse_isa(name));
+        } catch (const std::invalid_argument& e) {
+          throw py::value_error(e.what());
+        }
+      },
+      py::arg("name"), "Tests only: treat an ISA as unsupported by this CPU from now on.");
   m.def("get_num_threads", &num_threads);
   m.def(
       "set_num_threads",

@@ -7,6 +7,7 @@ namespace fastdl {
 namespace {
 
 std::atomic<int> g_isa{-1};
+std::atomic<unsigned> g_masked{0};  // bit i set: Isa(i) treated as unsupported (tests)
 
 bool cpu_has(Isa isa) {
 #if FASTDL_X86 && (defined(__GNUC__) || defined(__clang__))
@@ -53,7 +54,16 @@ Isa parse_isa(const std::string& name) {
 
 bool isa_compiled(Isa isa) { return FASTDL_X86 || isa == Isa::baseline; }
 
-bool isa_supported(Isa isa) { return isa_compiled(isa) && cpu_has(isa); }
+bool isa_supported(Isa isa) {
+  const bool masked = g_masked.load(std::memory_order_relaxed) & (1u << static_cast<int>(isa));
+  return isa_compiled(isa) && !masked && cpu_has(isa);
+}
+
+void mask_isa(Isa isa) {
+  if (isa == Isa::baseline) throw std::invalid_argument("mask_isa: baseline cannot be masked");
+  g_masked.fetch_or(1u << static_cast<int>(isa));
+  if (!isa_supported(current_isa())) g_isa.store(static_cast<int>(best_isa()));
+}
 
 Isa best_isa() {
   if (isa_supported(Isa::avx512)) return Isa::avx512;

@@ -23,6 +23,9 @@ Isa best_isa();
 Isa current_isa();
 // Throws std::invalid_argument naming the ISA when it is not supported here.
 void set_isa(Isa isa);
+// For tests: treat `isa` as unsupported from now on, as on a CPU without it (the tests of
+// the error paths need one on a machine that has everything). Never used by the library.
+void mask_isa(Isa isa);
 
 #ifndef FASTDL_ISA_NS
 // Only for code compiled once (bindings): an inline function also compiled in a per-ISA
