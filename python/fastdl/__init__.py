@@ -17,6 +17,33 @@ from ._random import get_generator, manual_seed
 _select_isa_from_env()
 
 from . import ops  # noqa: E402
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .functional import grad, value_and_grad  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .tensor import (  # noqa: E402
+    Tensor,
+    clip,
+    concatenate,
+    exp,
+    from_numpy,
+    linear,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    maximum,
+    minimum,
+    ones,
+    relu,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    tanh,
+    tensor,
+    where,
+    zeros,
+)
 
 __version__: str = _core.build_info()["version"]
 
@@ -29,4 +56,35 @@ __all__ = [
     "get_num_threads",
     "ops",
     "__version__",
+    # autograd
+    "Tensor",
+    "tensor",
+    "from_numpy",
+    "autograd",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "grad",
+    "value_and_grad",
+    "gradcheck",
+    "matmul",
+    "linear",
+    "concatenate",
+    "stack",
+    "where",
+    "maximum",
+    "minimum",
+    "clip",
+    "exp",
+    "log",
+    "sqrt",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "zeros",
+    "ones",
 ]

@@ -1,0 +1,441 @@
+"""The primitive ops' backward rules on ndarrays, and the kernel calls they share.
+
+Every differentiable Tensor op is either one of these primitives or a composition of them
+(``fastdl.tensor``), so each gradient formula is written once, here. A primitive's node holds
+its parents (Tensor or None) and ``saved`` (arrays and constants it needs); ``backward(g)``
+returns one gradient per parent, already reduced to that parent's shape.
+
+Kernel-backed primitives (matmul, linear, relu, sigmoid, tanh, softmax, log_softmax) call
+``fastdl.ops`` forward and backward; where a kernel has not landed yet they use NumPy, and
+switch by themselves once ``ops`` provides it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from . import ops
+from .autograd import Node
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def unbroadcast(g: Any, shape: tuple) -> Any:
+    """Sum ``g`` over the axes broadcasting added or stretched, giving ``shape``."""
+    gs = g.shape
+    if gs == shape:
+        return g
+    lead = len(gs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1
+    )
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+def _float_pair(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype in _FLOATS and a.dtype == b.dtype
+
+
+# --- kernels: fastdl.ops when present (and worth its call cost), else NumPy --------------
+
+
+def _kernel(name: str) -> Any:
+    """``ops.<name>`` if that kernel has landed (ops.matmul is a submodule until it does)."""
+    f = getattr(ops, name, None)
+    return f if callable(f) else None
+
+
+_ops_matmul = _kernel("matmul")
+_ops_linear = _kernel("linear")
+_ops_softmax = _kernel("softmax")
+_ops_log_softmax = _kernel("log_softmax")
+_ops_softmax_bwd = _kernel("softmax_backward")
+_ops_log_softmax_bwd = _kernel("log_softmax_backward")
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.matmul semantics; the fastdl kernel for float32/float64 operands of one dtype."""
+    if _ops_matmul is not None and _float_pair(a, b):
+        return _ops_matmul(a, b)
+    return np.matmul(a, b)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    if x.dtype in _FLOATS:
+        return ops.relu(x)
+    return np.maximum(x, 0)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return ops.sigmoid(x)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    return ops.tanh(x)
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    if _ops_softmax is not None:
+        return _ops_softmax(x, axis=axis)
+    x = x if x.dtype in _FLOATS else x.astype(np.result_type(x, np.float32))
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    if _ops_log_softmax is not None:
+        return _ops_log_softmax(x, axis=axis)
+    x = x if x.dtype in _FLOATS else x.astype(np.result_type(x, np.float32))
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def linear(
+    x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], activation: Optional[str]
+) -> np.ndarray:
+    """act(x @ w + b): the fused kernel when present, else matmul then the bias_act kernel."""
+    if _ops_linear is not None:
+        return _ops_linear(x, w, b, activation=activation)
+    z = matmul(x, w)
+    if b is not None:
+        return ops.bias_act(z, b, activation)
+    if activation is None:
+        return z
+    return ops.bias_act(z, np.zeros(z.shape[-1:], z.dtype), activation)
+
+
+# --- elementwise arithmetic -------------------------------------------------------------
+
+
+class Add(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        return (
+            None if a is None else unbroadcast(g, a.data.shape),
+            None if b is None else unbroadcast(g, b.data.shape),
+        )
+
+
+class Sub(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        return (
+            None if a is None else unbroadcast(g, a.data.shape),
+            None if b is None else unbroadcast(-g, b.data.shape),
+        )
+
+
+class Mul(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        ad, bd = self.saved
+        return (
+            None if a is None else unbroadcast(g * bd, a.data.shape),
+            None if b is None else unbroadcast(g * ad, b.data.shape),
+        )
+
+
+class Div(Node):
+    # saved: (b, out); d(a/b)/db = -a/b^2 = -out/b
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        bd, out = self.saved
+        ga = g / bd
+        return (
+            None if a is None else unbroadcast(ga, a.data.shape),
+            None if b is None else unbroadcast(-ga * out, b.data.shape),
+        )
+
+
+class Pow(Node):
+    # saved: (a, b, out)
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        ad, bd, out = self.saved
+        ga = gb = None
+        if a is not None:
+            ga = unbroadcast(g * bd * np.power(ad, bd - 1), a.data.shape)
+        if b is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = unbroadcast(g * out * np.log(ad), b.data.shape)
+        return ga, gb
+
+
+class Neg(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g * self.saved,)
+
+
+class Log(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g / self.saved,)
+
+
+class Log1p(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g / (1 + self.saved),)
+
+
+class Expm1(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g * (self.saved + 1),)
+
+
+class Sqrt(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g / (2 * self.saved),)
+
+
+class Abs(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g * np.sign(self.saved),)
+
+
+class Sin(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g * np.cos(self.saved),)
+
+
+class Cos(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (-g * np.sin(self.saved),)
+
+
+class Where(Node):
+    # parents: (a, b); saved: cond (bool array)
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        c = self.saved
+        zero = np.zeros((), g.dtype)
+        return (
+            None if a is None else unbroadcast(np.where(c, g, zero), a.data.shape),
+            None if b is None else unbroadcast(np.where(c, zero, g), b.data.shape),
+        )
+
+
+class Cast(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (g.astype(self.parents[0].data.dtype, copy=False),)
+
+
+# --- kernel-backed --------------------------------------------------------------------
+
+
+class Relu(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        y = self.saved
+        if y.dtype in _FLOATS:
+            return (ops.relu_backward(g, y),)
+        return (g * (y > 0),)
+
+
+class Sigmoid(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (ops.sigmoid_backward(g, self.saved),)
+
+
+class Tanh(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (ops.tanh_backward(g, self.saved),)
+
+
+class Softmax(Node):
+    # saved: (y, axis)
+    __slots__ = ()
+
+    def backward(self, g):
+        y, axis = self.saved
+        if _ops_softmax_bwd is not None:
+            return (_ops_softmax_bwd(g, y, axis=axis),)
+        return (y * (g - np.sum(g * y, axis=axis, keepdims=True)),)
+
+
+class LogSoftmax(Node):
+    # saved: (y, axis)
+    __slots__ = ()
+
+    def backward(self, g):
+        y, axis = self.saved
+        if _ops_log_softmax_bwd is not None:
+            return (_ops_log_softmax_bwd(g, y, axis=axis),)
+        return (g - np.exp(y) * np.sum(g, axis=axis, keepdims=True),)
+
+
+def _matmul_grads(g, ad, bd, need_a, need_b):
+    """Gradients of a @ b (np.matmul semantics, 1-d and batched operands)."""
+    a2 = ad[None, :] if ad.ndim == 1 else ad
+    b2 = bd[:, None] if bd.ndim == 1 else bd
+    g2 = g  # put back the unit axes np.matmul dropped for 1-d operands
+    if ad.ndim == 1:
+        g2 = g2[..., None, :] if bd.ndim > 1 else g2[..., None]
+    if bd.ndim == 1:
+        g2 = g2[..., None]
+    ga = gb = None
+    if need_a:
+        ga = matmul(g2, np.swapaxes(b2, -1, -2))
+        if ad.ndim == 1:
+            ga = ga[..., 0, :]
+        ga = unbroadcast(ga, ad.shape)
+    if need_b:
+        gb = matmul(np.swapaxes(a2, -1, -2), g2)
+        if bd.ndim == 1:
+            gb = gb[..., 0]
+        gb = unbroadcast(gb, bd.shape)
+    return ga, gb
+
+
+class MatMul(Node):
+    # saved: (a, b)
+    __slots__ = ()
+
+    def backward(self, g):
+        a, b = self.parents
+        ad, bd = self.saved
+        return _matmul_grads(g, ad, bd, a is not None, b is not None)
+
+
+class Linear(Node):
+    # parents: (x, w, b); saved: (x, w, y, activation, has_bias)
+    __slots__ = ()
+
+    def backward(self, g):
+        px, pw, pb = self.parents
+        xd, wd, y, act, has_bias = self.saved
+        if has_bias:
+            gz, gb = ops.bias_act_backward(g, y, act)
+        else:
+            gz = g if act is None else ops.activation_backward(act, g, y)
+            gb = None
+        gx, gw = _matmul_grads(gz, xd, wd, px is not None, pw is not None)
+        return gx, gw, (gb if pb is not None else None)
+
+
+# --- reductions -------------------------------------------------------------------------
+
+
+def _expand_reduced(g, in_shape, axes, keepdims):
+    """Reshape a reduction's gradient so it broadcasts against the input."""
+    if not keepdims:
+        if axes is None:
+            g = np.reshape(g, (1,) * len(in_shape))
+        else:
+            g = np.expand_dims(g, axes)
+    return g
+
+
+class Sum(Node):
+    # saved: (axes, keepdims) with axes a normalized tuple or None
+    __slots__ = ()
+
+    def backward(self, g):
+        axes, keepdims = self.saved
+        shape = self.parents[0].data.shape
+        return (np.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape),)
+
+
+class Max(Node):
+    # saved: (x, out_keepdims, axes, keepdims); ties share the gradient equally (as torch.amax)
+    __slots__ = ()
+
+    def backward(self, g):
+        x, outk, axes, keepdims = self.saved
+        mask = x == outk
+        count = np.sum(mask, axis=axes, keepdims=True)
+        gk = _expand_reduced(g, x.shape, axes, keepdims)
+        return (np.where(mask, gk / count, np.zeros((), gk.dtype)).astype(g.dtype, copy=False),)
+
+
+# --- shapes and indexing -----------------------------------------------------------------
+
+
+class Reshape(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (np.reshape(g, self.parents[0].data.shape),)
+
+
+class Transpose(Node):
+    # saved: axes (a full permutation)
+    __slots__ = ()
+
+    def backward(self, g):
+        return (np.transpose(g, np.argsort(self.saved)),)
+
+
+class BroadcastTo(Node):
+    __slots__ = ()
+
+    def backward(self, g):
+        return (unbroadcast(g, self.parents[0].data.shape),)
+
+
+class GetItem(Node):
+    # saved: (index, scatter) - scatter: the index has integer arrays, so repeats must add up
+    __slots__ = ()
+
+    def backward(self, g):
+        idx, scatter = self.saved
+        x = self.parents[0].data
+        full = np.zeros(x.shape, np.result_type(g.dtype, x.dtype))
+        if scatter:
+            np.add.at(full, idx, g)
+        else:
+            full[idx] = g
+        return (full,)
+
+
+class Concatenate(Node):
+    # saved: (axis, sizes)
+    __slots__ = ()
+
+    def backward(self, g):
+        axis, sizes = self.saved
+        splits = np.cumsum(sizes)[:-1]
+        parts = np.split(g, splits, axis=axis)
+        return tuple(None if p is None else q for p, q in zip(self.parents, parts))

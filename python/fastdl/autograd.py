@@ -1,0 +1,394 @@
+"""Reverse-mode autodiff: graph nodes, the backward engine, grad mode and ``Function``.
+
+A Tensor made by a differentiable op holds a *node* (``Tensor._ctx``): the op's backward and
+its parents (the input Tensors that need a gradient, ``None`` for the others). The engine
+(:func:`backward`) walks those nodes once in topological order, without recursion, passing
+NumPy arrays: every backward works on ndarrays, so no graph is recorded during backward.
+
+After a backward the nodes it went through drop their parents and saved arrays (memory goes
+back at once); a second backward through them raises RuntimeError unless the first one was
+called with ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "Function",
+    "FunctionCtx",
+    "Node",
+    "backward",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode:
+    """Process-wide switch read on every op (a class attribute: the cheapest global lookup)."""
+
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops record the graph.
+
+    Example:
+        >>> import fastdl
+        >>> with fastdl.no_grad():
+        ...     fastdl.is_grad_enabled()
+        False
+    """
+    return _GradMode.enabled
+
+
+class set_grad_enabled:
+    """Set grad mode on or off; usable as a call, a context manager or a decorator.
+
+    Example:
+        >>> import fastdl
+        >>> with fastdl.set_grad_enabled(False):
+        ...     fastdl.is_grad_enabled()
+        False
+    """
+
+    _mode = True
+
+    def __init__(self, mode: bool = True) -> None:
+        self._prev = _GradMode.enabled
+        self._mode = bool(mode)
+        _GradMode.enabled = self._mode
+
+    def __enter__(self) -> None:
+        _GradMode.enabled = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._prev
+
+    def __call__(self, func: F) -> F:
+        mode = self._mode
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = _GradMode.enabled
+            _GradMode.enabled = mode
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _GradMode.enabled = prev
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(set_grad_enabled):
+    """Context manager and decorator: ops inside record no graph (for inference, updates).
+
+    Example:
+        >>> import fastdl
+        >>> x = fastdl.tensor([1.0], requires_grad=True)
+        >>> with fastdl.no_grad():
+        ...     y = x * 2
+        >>> y.requires_grad
+        False
+    """
+
+    def __init__(self) -> None:
+        self._prev = _GradMode.enabled
+        self._mode = False
+
+    def __enter__(self) -> None:
+        self._prev = _GradMode.enabled
+        _GradMode.enabled = False
+
+
+class enable_grad(set_grad_enabled):
+    """Context manager and decorator that turns recording back on inside ``no_grad``.
+
+    Example:
+        >>> import fastdl
+        >>> with fastdl.no_grad(), fastdl.enable_grad():
+        ...     fastdl.is_grad_enabled()
+        True
+    """
+
+    def __init__(self) -> None:
+        self._prev = _GradMode.enabled
+        self._mode = True
+
+    def __enter__(self) -> None:
+        self._prev = _GradMode.enabled
+        _GradMode.enabled = True
+
+
+class Node:
+    """One recorded op: ``parents`` (Tensor or None per input) and the arrays it saved.
+
+    Subclasses implement ``backward(g) -> tuple`` with one ndarray (or None) per parent, each
+    already of that parent's shape. ``parents is None`` marks a node whose buffers were freed.
+    """
+
+    __slots__ = ("parents", "saved")
+    nout = 1
+
+    def __init__(self, parents: tuple, saved: Any = None) -> None:
+        self.parents = parents
+        self.saved = saved
+
+    def backward(self, g: Any) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def name(self) -> str:
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time: its saved arrays were freed by the "
+    "first backward. Pass retain_graph=True to the first backward() to keep them."
+)
+
+# Set by fastdl.tensor (which imports this module) so the engine can create .grad Tensors.
+_wrap: Callable[[np.ndarray], Any] = None  # type: ignore[assignment]
+_tensor_type: type = object
+
+
+def _accumulate(leaf: Any, g: Any) -> None:
+    """Add ``g`` into ``leaf.grad`` (created on first use as a copy in the leaf's dtype)."""
+    gt = leaf.grad
+    if gt is None:
+        leaf.grad = _wrap(np.array(g, dtype=leaf.data.dtype))
+    else:
+        gd = gt.data
+        gd += g
+
+
+def backward(tensor: Any, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    ``gradient`` is the vector of the vector-Jacobian product (same shape as ``tensor``);
+    it may be omitted for a one-element tensor.
+
+    Example:
+        >>> import fastdl
+        >>> x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+        >>> fastdl.autograd.backward((x * x).sum())
+        >>> x.grad
+        tensor([2., 4.])
+    """
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "backward(): the tensor does not require grad and has no graph (did you create it "
+            "under no_grad, or from inputs that do not require grad?)"
+        )
+    data = tensor.data
+    if gradient is None:
+        if data.size != 1:
+            raise RuntimeError(
+                f"backward(): gradient can be omitted only for a one-element tensor, got shape "
+                f"{data.shape}; pass gradient= of that shape"
+            )
+        g = np.ones_like(data)
+    else:
+        g = gradient.data if isinstance(gradient, _tensor_type) else np.asarray(gradient)
+        if g.shape != data.shape:
+            raise ValueError(
+                f"backward(): argument 'gradient' must have shape {data.shape}, got {g.shape}"
+            )
+    root = tensor._ctx
+    if root is None:
+        _accumulate(tensor, g)
+        return
+    if root.nout != 1:
+        gl: list = [None] * root.nout
+        gl[tensor._oi] = g
+        g = gl
+    _run(root, g, retain_graph)
+
+
+def _run(root: Node, g: Any, retain: bool) -> None:
+    # Pass 1: count, for every node, the edges from its consumers (Kahn's algorithm), and
+    # refuse before touching any .grad if part of the graph was already freed.
+    if root.parents is None:
+        raise RuntimeError(_SECOND_BACKWARD)
+    deps = {root: 0}
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        for p in n.parents:
+            if p is not None:
+                c = p._ctx
+                if c is not None:
+                    if c in deps:
+                        deps[c] += 1
+                    else:
+                        if c.parents is None:
+                            raise RuntimeError(_SECOND_BACKWARD)
+                        deps[c] = 1
+                        stack.append(c)
+    # Pass 2: a node runs once all its consumers have passed their gradients to it.
+    grads = {root: g}
+    ready = [root]
+    while ready:
+        n = ready.pop()
+        pgs = n.backward(grads.pop(n))
+        parents = n.parents
+        if not retain:
+            n.parents = None
+            n.saved = None
+        for p, gp in zip(parents, pgs):
+            if p is None or gp is None:
+                continue
+            c = p._ctx
+            if c is None:
+                _accumulate(p, gp)
+                continue
+            if c.nout == 1:
+                old = grads.get(c)
+                grads[c] = gp if old is None else old + gp
+            else:
+                gl = grads.get(c)
+                if gl is None:
+                    gl = grads[c] = [None] * c.nout
+                i = p._oi
+                gl[i] = gp if gl[i] is None else gl[i] + gp
+            left = deps[c] - 1
+            deps[c] = left
+            if left == 0:
+                ready.append(c)
+
+
+class FunctionCtx(Node):
+    """The ``ctx`` of a user :class:`Function`: save arrays, set attributes, read flags."""
+
+    def __init__(self, fn: type, parents: tuple, needs: tuple) -> None:
+        self.parents = parents
+        self.saved = None
+        self.needs_input_grad = needs
+        self._fn = fn
+        self._meta: list = []
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for backward (freed after it, unless retain_graph=True)."""
+        self.saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The arrays given to :meth:`save_for_backward` (ndarrays)."""
+        if self.parents is None:
+            raise RuntimeError(_SECOND_BACKWARD)
+        return self.saved or ()
+
+    def name(self) -> str:
+        return self._fn.__name__ + "Backward"
+
+    def backward(self, g: Any) -> tuple:
+        gs = list(g) if self.nout != 1 else [g]
+        for i, gi in enumerate(gs):
+            if gi is None:  # an output nobody used: its gradient is zero
+                shape, dtype = self._meta[i]
+                gs[i] = np.zeros(shape, dtype)
+        res = self._fn.backward(self, *gs)
+        if not isinstance(res, tuple):
+            res = (res,)
+        fname = self._fn.__name__
+        np_ = len(self.parents)
+        if len(res) < np_ or any(r is not None for r in res[np_:]):
+            raise RuntimeError(
+                f"{fname}.backward returned {len(res)} gradients, expected {np_} (one per "
+                f"positional input of forward, None for those without a gradient)"
+            )
+        out = []
+        for i, p in enumerate(self.parents):
+            r = res[i]
+            if p is None or r is None:
+                out.append(None)
+                continue
+            r = np.asarray(r)
+            if r.shape != p.data.shape:
+                raise RuntimeError(
+                    f"{fname}.backward returned a gradient of shape {r.shape} for input {i}, "
+                    f"expected {p.data.shape} (the engine does not reduce broadcast gradients)"
+                )
+            out.append(r)
+        return tuple(out)
+
+
+class Function:
+    """Base class for ops with a hand-written backward on ndarrays (PyTorch-style).
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> class Square(fastdl.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x * x
+        ...     @staticmethod
+        ...     def backward(ctx, g):
+        ...         (x,) = ctx.saved_tensors
+        ...         return 2 * x * g
+        >>> x = fastdl.tensor([3.0], requires_grad=True)
+        >>> Square.apply(x).sum().backward()
+        >>> x.grad
+        tensor([6.])
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` on the ndarrays of the Tensor arguments; record the graph if needed."""
+        T = _tensor_type
+        arrays = []
+        parents = []
+        for a in args:
+            if isinstance(a, T):
+                arrays.append(a.data)
+                parents.append(a if a.requires_grad else None)
+            else:
+                arrays.append(a)
+                parents.append(None)
+        for k, v in kwargs.items():
+            if isinstance(v, T):
+                kwargs[k] = v.data
+        needs = tuple(p is not None for p in parents)
+        track = _GradMode.enabled and any(needs)
+        ctx = FunctionCtx(cls, tuple(parents), needs)
+        prev = _GradMode.enabled
+        _GradMode.enabled = False
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        finally:
+            _GradMode.enabled = prev
+        multi = isinstance(out, tuple)
+        outs = out if multi else (out,)
+        res = []
+        for i, o in enumerate(outs):
+            o = np.asarray(o)
+            t = _wrap(o)
+            if track:
+                t.requires_grad = True
+                t._ctx = ctx
+                t._oi = i
+                ctx._meta.append((o.shape, o.dtype))
+            res.append(t)
+        if track and multi:
+            ctx.nout = len(outs)
+        if not track:
+            ctx.parents = None
+        return tuple(res) if multi else res[0]

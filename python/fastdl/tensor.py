@@ -1,0 +1,959 @@
+"""``fastdl.Tensor``: an ndarray that records the ops applied to it, and its differentiable ops.
+
+Primitive ops compute their value with NumPy or ``fastdl.ops`` and attach a node from
+``_primitives`` (which owns every gradient formula); the other ops are compositions of
+primitives. Nothing here calls the compiled ``_core`` directly.
+
+Each op is on the hot path of a training step: one NumPy call, one grad-mode check and, only
+when a gradient is needed, one node. Results follow NumPy's dtype promotion (a Python scalar
+does not upcast a float32 tensor).
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _primitives as P
+from . import autograd as _ag
+from .autograd import _GradMode
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "from_numpy",
+    "matmul",
+    "linear",
+    "concatenate",
+    "stack",
+    "where",
+    "maximum",
+    "minimum",
+    "clip",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "zeros",
+    "ones",
+]
+
+_ndarray = np.ndarray
+_asarray = np.asarray
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_AxisError = getattr(np, "exceptions", np).AxisError
+AxisLike = Union[None, int, Sequence[int]]
+
+
+class Tensor:
+    """An ndarray plus autograd: ``data`` (np.ndarray), ``grad``, ``requires_grad``.
+
+    ``Tensor(a)`` wraps an ndarray without copying (like :func:`from_numpy`); other data are
+    converted as in :func:`tensor`.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> x = fastdl.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> y.backward()
+        >>> x.grad
+        tensor([ 2., -4.])
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_oi", "__weakref__")
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _to_array(data, dtype, copy=False)
+        self.grad: Optional[Tensor] = None
+        self._ctx = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # --- basics ------------------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (NumPy's meaning)."""
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    @property
+    def grad_fn(self) -> Any:
+        """The node that made this tensor (None for leaves and untracked results)."""
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared memory, no copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Mark a leaf as needing a gradient (float32/float64 only); returns self."""
+        if requires_grad and self.data.dtype not in _FLOATS:
+            raise TypeError(
+                f"requires_grad_(): only float32/float64 tensors can require gradients, got "
+                f"dtype {self.data.dtype}"
+            )
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError(
+                "requires_grad_(False): only leaves can stop requiring grad; use .detach()"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, outside the graph."""
+        return _make(self.data, None)
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate gradients of this tensor into every leaf that requires grad.
+
+        Example:
+            >>> import fastdl
+            >>> x = fastdl.tensor([3.0], requires_grad=True)
+            >>> (x ** 2).sum().backward()
+            >>> x.grad
+            tensor([6.])
+        """
+        _ag.backward(self, gradient, retain_graph)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != np.float32 and self.data.dtype.kind == "f" or self.data.size == 0:
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn={self._ctx!r}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self):
+        for i in range(len(self.data)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __index__(self) -> int:
+        return self.data.__index__()
+
+    def __format__(self, spec: str) -> str:
+        if self.data.ndim == 0:
+            return format(self.data.item(), spec)
+        return format(str(self), spec)
+
+    __hash__ = object.__hash__
+
+    def __getstate__(self) -> dict:
+        return {"data": self.data, "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state: dict) -> None:
+        self.data = state["data"]
+        self.grad = None
+        self._ctx = None
+        self.requires_grad = state["requires_grad"]
+
+    # --- arithmetic (primitives) -------------------------------------------------------
+
+    def __add__(self, other: Any) -> Tensor:
+        return _binary(P.Add, np.add, self, other, False)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(P.Add, np.add, other, self, False)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _binary(P.Sub, np.subtract, self, other, False)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _binary(P.Sub, np.subtract, other, self, False)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _binary(P.Mul, np.multiply, self, other, True)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(P.Mul, np.multiply, other, self, True)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return divide(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return divide(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        d = -self.data
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.Neg((self,)))
+        return _make(d, None)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return abs(self)
+
+    # In-place updates write into .data when no graph is being recorded (the optimizer's
+    # ``with no_grad(): p -= lr * p.grad``); inside a recorded graph they are out-of-place.
+    def _inplace(self, fn: Any, other: Any, method: str) -> Tensor:
+        od = other.data if isinstance(other, Tensor) else other
+        if _GradMode.enabled and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        ):
+            return getattr(self, method)(other)
+        fn(self.data, od, out=self.data, casting="same_kind")
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._inplace(np.add, other, "__add__")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._inplace(np.subtract, other, "__sub__")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._inplace(np.multiply, other, "__mul__")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._inplace(np.true_divide, other, "__truediv__")
+
+    # Comparisons give bool tensors (no gradient).
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _make(self.data == _data(other), None)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _make(self.data != _data(other), None)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _make(self.data < _data(other), None)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _make(self.data <= _data(other), None)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _make(self.data > _data(other), None)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _make(self.data >= _data(other), None)
+
+    def __invert__(self) -> Tensor:
+        return _make(~self.data, None)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _make(self.data & _data(other), None)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _make(self.data | _data(other), None)
+
+    # --- unary math ----------------------------------------------------------------------
+
+    def exp(self) -> Tensor:
+        return _unary_saving_out(P.Exp, np.exp, self)
+
+    def log(self) -> Tensor:
+        return _unary_saving_in(P.Log, np.log, self)
+
+    def sqrt(self) -> Tensor:
+        return _unary_saving_out(P.Sqrt, np.sqrt, self)
+
+    def abs(self) -> Tensor:
+        return _unary_saving_in(P.Abs, np.abs, self)
+
+    def relu(self) -> Tensor:
+        return _unary_saving_out(P.Relu, P.relu, self)
+
+    def sigmoid(self) -> Tensor:
+        return _unary_saving_out(P.Sigmoid, P.sigmoid, self)
+
+    def tanh(self) -> Tensor:
+        return _unary_saving_out(P.Tanh, P.tanh, self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return log_softmax(self, axis)
+
+    def logsumexp(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        return logsumexp(self, axis, keepdims)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+        return clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> Tensor:
+        return maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return minimum(self, other)
+
+    def astype(self, dtype: Any, copy: bool = True) -> Tensor:
+        """Cast (differentiable between float dtypes)."""
+        dt = np.dtype(dtype)
+        if dt == self.data.dtype and not copy:
+            return self
+        d = self.data.astype(dt)
+        if self.requires_grad and _GradMode.enabled and dt in _FLOATS:
+            return _make(d, P.Cast((self,)))
+        return _make(d, None)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32, copy=False)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64, copy=False)
+
+    # --- reductions --------------------------------------------------------------------
+
+    def sum(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes when None); negative axes count from the end."""
+        axes = _norm_axes(axis, self.data.ndim, "sum")
+        d = np.sum(self.data, axis=axes, keepdims=keepdims)
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.Sum((self,), (axes, keepdims)))
+        return _make(d, None)
+
+    def mean(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        axes = _norm_axes(axis, self.data.ndim, "mean")
+        n = _count(self.data.shape, axes)
+        s = self.sum(axes, keepdims)
+        if s.data.dtype not in _FLOATS:
+            s = s.astype(np.float64)
+        return s / n
+
+    def max(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        axes = _norm_axes(axis, self.data.ndim, "max")
+        x = self.data
+        outk = np.max(x, axis=axes, keepdims=True)
+        d = outk if keepdims else np.reshape(outk, _reduced_shape(x.shape, axes))
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.Max((self,), (x, outk, axes, keepdims)))
+        return _make(d, None)
+
+    def min(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        return -((-self).max(axis, keepdims))
+
+    def var(self, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        axes = _norm_axes(axis, self.data.ndim, "var")
+        n = _count(self.data.shape, axes)
+        c = self - self.mean(axes, keepdims=True)
+        return (c * c).sum(axes, keepdims) / builtins.max(n - ddof, 0)
+
+    def std(self, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return self.var(axis, keepdims, ddof).sqrt()
+
+    def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> Tensor:
+        return _make(np.argmax(self.data, axis=axis, keepdims=keepdims), None)
+
+    def argmin(self, axis: Optional[int] = None, keepdims: bool = False) -> Tensor:
+        return _make(np.argmin(self.data, axis=axis, keepdims=keepdims), None)
+
+    # --- shapes -----------------------------------------------------------------------
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = tuple(shape[0])
+        d = self.data.reshape(shape)
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.Reshape((self,)))
+        return _make(d, None)
+
+    view = reshape
+
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
+
+    ravel = flatten
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """Permute axes (reverse them when none are given), as ndarray.transpose."""
+        nd = self.data.ndim
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], numbers.Integral)):
+            axes = axes[0]
+        if not axes:
+            axes = tuple(range(nd - 1, -1, -1))
+        else:
+            axes = tuple(int(a) + nd if a < 0 else int(a) for a in axes)
+        d = self.data.transpose(axes)
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.Transpose((self,), axes))
+        return _make(d, None)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return self.transpose(*axes)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        nd = self.data.ndim
+        perm = list(range(nd))
+        a, b = axis1 % nd, axis2 % nd
+        perm[a], perm[b] = perm[b], perm[a]
+        return self.transpose(perm)
+
+    def expand_dims(self, axis: AxisLike) -> Tensor:
+        return self.reshape(np.expand_dims(self.data, axis).shape)
+
+    unsqueeze = expand_dims
+
+    def squeeze(self, axis: AxisLike = None) -> Tensor:
+        return self.reshape(np.squeeze(self.data, axis).shape)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        d = np.broadcast_to(self.data, shape)
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.BroadcastTo((self,)))
+        return _make(d, None)
+
+    def expand(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = tuple(shape[0])
+        return self.broadcast_to(shape)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        idx, scatter = _norm_index(idx)
+        d = self.data[idx]
+        if self.requires_grad and _GradMode.enabled:
+            return _make(d, P.GetItem((self,), (idx, scatter)))
+        return _make(d, None)
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        if _GradMode.enabled and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+        ):
+            raise RuntimeError(
+                "Tensor.__setitem__: in-place assignment into a tensor that takes part in "
+                "autograd is not supported; build the result with where()/concatenate(), or "
+                "assign under fastdl.no_grad()"
+            )
+        idx, _ = _norm_index(idx)
+        self.data[idx] = _data(value)
+
+    # --- NumPy protocols -------------------------------------------------------------
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        d = self.data
+        if dtype is not None and np.dtype(dtype) != d.dtype:
+            if copy is False:
+                raise ValueError("Tensor.__array__: a dtype change needs a copy (copy=False)")
+            return d.astype(dtype)
+        return d.copy() if copy else d
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return _interop.array_function(func, types, args, kwargs)
+
+
+_new = object.__new__
+
+
+def _make(d: Any, ctx: Any) -> Tensor:
+    """A result Tensor: ``d`` (made an ndarray if NumPy gave a scalar) and its node or None."""
+    t = _new(Tensor)
+    t.data = d if type(d) is _ndarray else _asarray(d)
+    t.grad = None
+    t._ctx = ctx
+    t.requires_grad = ctx is not None
+    return t
+
+
+def _wrap_grad(a: np.ndarray) -> Tensor:
+    return _make(a, None)
+
+
+_ag._wrap = _wrap_grad
+_ag._tensor_type = Tensor
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _to_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        if dtype is None:
+            return np.array(data, copy=True) if copy else np.asarray(data)
+        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    a = np.array(data)
+    if a.dtype == np.float64:  # Python floats and lists of them: float32, as PyTorch
+        a = a.astype(np.float32)
+    elif a.dtype.kind not in "biuf":
+        raise TypeError(f"tensor(): cannot make a tensor from data of dtype {a.dtype}")
+    return a
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new Tensor holding a copy of ``data``.
+
+    Python floats (and lists of them) become float32, Python ints int64, bools bool, as in
+    PyTorch; ndarrays keep their dtype. ``dtype`` overrides.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tensor([1.0, 2.0]).dtype
+        dtype('float32')
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    t = Tensor(_to_array(data, dtype, copy=True))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A Tensor sharing ``a``'s memory (writes to either are seen by both).
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> a = np.zeros(2); t = fastdl.from_numpy(a); a[0] = 5
+        >>> t
+        tensor([5., 0.], dtype=float64)
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(a).__name__}")
+    return Tensor(a)
+
+
+def zeros(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    """A float32 (by default) tensor of zeros.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.zeros(2).tolist()
+        [0.0, 0.0]
+    """
+    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+        shape = tuple(shape[0])
+    return Tensor(np.zeros(shape, dtype), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
+    """A float32 (by default) tensor of ones.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.ones(2).tolist()
+        [1.0, 1.0]
+    """
+    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+        shape = tuple(shape[0])
+    return Tensor(np.ones(shape, dtype), requires_grad=requires_grad)
+
+
+# --- op helpers ---------------------------------------------------------------------------
+
+
+def _binary(cls: Any, fn: Any, a: Any, b: Any, save: bool) -> Tensor:
+    if isinstance(a, Tensor):
+        ad = a.data
+        ar = a.requires_grad
+    else:
+        ad = a
+        ar = False
+    if isinstance(b, Tensor):
+        bd = b.data
+        br = b.requires_grad
+    else:
+        bd = b
+        br = False
+    d = fn(ad, bd)
+    if (ar or br) and _GradMode.enabled:
+        if save:  # the operands as arrays: scalars and lists become arrays once, here
+            return _make(
+                d,
+                cls(
+                    (a if ar else None, b if br else None),
+                    (
+                        ad if type(ad) is _ndarray else _asarray(ad),
+                        bd if type(bd) is _ndarray else _asarray(bd),
+                    ),
+                ),
+            )
+        return _make(d, cls((a if ar else None, b if br else None)))
+    return _make(d, None)
+
+
+def _unary_saving_out(cls: Any, fn: Any, x: Tensor) -> Tensor:
+    d = fn(x.data)
+    if x.requires_grad and _GradMode.enabled:
+        return _make(d, cls((x,), d))
+    return _make(d, None)
+
+
+def _unary_saving_in(cls: Any, fn: Any, x: Tensor) -> Tensor:
+    xd = x.data
+    d = fn(xd)
+    if x.requires_grad and _GradMode.enabled:
+        return _make(d, cls((x,), xd))
+    return _make(d, None)
+
+
+def _as_tensor(x: Any) -> Tensor:
+    """A Tensor view of ``x`` (no copy; Python scalars keep NumPy's weak promotion)."""
+    return x if isinstance(x, Tensor) else _make(_asarray(x), None)
+
+
+def _norm_axes(axis: AxisLike, ndim: int, fn: str) -> Optional[tuple]:
+    if axis is None:
+        return None
+    if isinstance(axis, numbers.Integral):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise _AxisError(f"{fn}(): axis {a} is out of bounds for a tensor of dimension {ndim}")
+        out.append(a + ndim if a < 0 else a)
+    return tuple(out)
+
+
+def _count(shape: tuple, axes: Optional[tuple]) -> int:
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+def _reduced_shape(shape: tuple, axes: Optional[tuple]) -> tuple:
+    if axes is None:
+        return ()
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _norm_index(idx: Any) -> tuple:
+    """Index with Tensors replaced by their arrays; and whether it has integer arrays."""
+    if isinstance(idx, tuple):
+        items = tuple(_data(i) for i in idx)
+    else:
+        items = (_data(idx),)
+        idx = items[0]
+    scatter = False
+    for i in items:
+        if isinstance(i, (list, np.ndarray)) and np.asarray(i).dtype.kind in "iu":
+            scatter = True
+    if isinstance(idx, tuple):
+        idx = items
+    return idx, scatter
+
+
+# --- free functions (NumPy names) ----------------------------------------------------------
+
+
+def add(a: Any, b: Any) -> Tensor:
+    return _binary(P.Add, np.add, a, b, False)
+
+
+def subtract(a: Any, b: Any) -> Tensor:
+    return _binary(P.Sub, np.subtract, a, b, False)
+
+
+def multiply(a: Any, b: Any) -> Tensor:
+    return _binary(P.Mul, np.multiply, a, b, True)
+
+
+def divide(a: Any, b: Any) -> Tensor:
+    """a / b with broadcasting."""
+    ad, bd = _data(a), _data(b)
+    ar = isinstance(a, Tensor) and a.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    d = np.true_divide(ad, bd)
+    if (ar or br) and _GradMode.enabled:
+        return _make(d, P.Div((a if ar else None, b if br else None), (_asarray(bd), d)))
+    return _make(d, None)
+
+
+def power(a: Any, b: Any) -> Tensor:
+    """a ** b with broadcasting (differentiable in both)."""
+    ad, bd = _data(a), _data(b)
+    ar = isinstance(a, Tensor) and a.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    d = np.power(ad, bd)
+    if (ar or br) and _GradMode.enabled:
+        return _make(
+            d, P.Pow((a if ar else None, b if br else None), (_asarray(ad), _asarray(bd), d))
+        )
+    return _make(d, None)
+
+
+def negative(x: Any) -> Tensor:
+    return -_as_tensor(x)
+
+
+def square(x: Any) -> Tensor:
+    x = _as_tensor(x)
+    return x * x
+
+
+def reciprocal(x: Any) -> Tensor:
+    x = _as_tensor(x)
+    return divide(np.ones((), x.data.dtype), x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with np.matmul semantics (batched, 1-d operands), on the fastdl kernel.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> (fastdl.tensor(np.eye(2)) @ fastdl.tensor([[1.0], [2.0]])).shape
+        (2, 1)
+    """
+    ad, bd = _asarray(_data(a)), _asarray(_data(b))
+    if ad.ndim == 0 or bd.ndim == 0:
+        raise ValueError(
+            f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
+        )
+    ar = isinstance(a, Tensor) and a.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    d = P.matmul(ad, bd)
+    if (ar or br) and _GradMode.enabled:
+        return _make(d, P.MatMul((a if ar else None, b if br else None), (ad, bd)))
+    return _make(d, None)
+
+
+def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> Tensor:
+    """Fused ``act(x @ w + b)`` with ``w`` of shape (d_in, d_out); activation None, 'relu',
+    'sigmoid' or 'tanh'. One kernel forward, one backward.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> y = fastdl.linear(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4), "relu")
+        >>> y.shape
+        (2, 4)
+    """
+    xd, wd = _asarray(_data(x)), _asarray(_data(w))
+    bd = None if b is None else _asarray(_data(b))
+    if wd.ndim != 2 or xd.ndim < 1 or xd.shape[-1] != wd.shape[0]:
+        raise ValueError(
+            f"linear(): x (..., d_in) and w (d_in, d_out) do not match: got x {xd.shape}, "
+            f"w {wd.shape}"
+        )
+    if bd is not None and bd.shape != (wd.shape[1],):
+        raise ValueError(f"linear(): b must have shape ({wd.shape[1]},), got {bd.shape}")
+    if activation not in (None, "relu", "sigmoid", "tanh"):
+        raise ValueError(
+            f"linear(): activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}"
+        )
+    need = [isinstance(t, Tensor) and t.requires_grad for t in (x, w, b)]
+    y = P.linear(xd, wd, bd, activation)
+    if any(need) and _GradMode.enabled:
+        parents = tuple(t if n else None for t, n in zip((x, w, b), need))
+        return _make(y, P.Linear(parents, (xd, wd, y, activation, bd is not None)))
+    return _make(y, None)
+
+
+def exp(x: Any) -> Tensor:
+    return _as_tensor(x).exp()
+
+
+def log(x: Any) -> Tensor:
+    return _as_tensor(x).log()
+
+
+def log1p(x: Any) -> Tensor:
+    return _unary_saving_in(P.Log1p, np.log1p, _as_tensor(x))
+
+
+def expm1(x: Any) -> Tensor:
+    return _unary_saving_out(P.Expm1, np.expm1, _as_tensor(x))
+
+
+def sqrt(x: Any) -> Tensor:
+    return _as_tensor(x).sqrt()
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 - NumPy's name
+    return _as_tensor(x).abs()
+
+
+def sin(x: Any) -> Tensor:
+    return _unary_saving_in(P.Sin, np.sin, _as_tensor(x))
+
+
+def cos(x: Any) -> Tensor:
+    return _unary_saving_in(P.Cos, np.cos, _as_tensor(x))
+
+
+def relu(x: Any) -> Tensor:
+    return _as_tensor(x).relu()
+
+
+def sigmoid(x: Any) -> Tensor:
+    return _as_tensor(x).sigmoid()
+
+
+def tanh(x: Any) -> Tensor:
+    return _as_tensor(x).tanh()
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``axis``, on the softmax kernel.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.softmax(fastdl.tensor([0.0, 0.0])).tolist()
+        [0.5, 0.5]
+    """
+    x = _as_tensor(x)
+    (ax,) = _norm_axes(axis, x.data.ndim, "softmax")
+    d = P.softmax(x.data, ax)
+    if x.requires_grad and _GradMode.enabled:
+        return _make(d, P.Softmax((x,), (d, ax)))
+    return _make(d, None)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis``, on the softmax kernel."""
+    x = _as_tensor(x)
+    (ax,) = _norm_axes(axis, x.data.ndim, "log_softmax")
+    d = P.log_softmax(x.data, ax)
+    if x.requires_grad and _GradMode.enabled:
+        return _make(d, P.LogSoftmax((x,), (d, ax)))
+    return _make(d, None)
+
+
+def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) along ``axis``, shifted by the (constant) max for stability."""
+    x = _as_tensor(x)
+    axes = _norm_axes(axis, x.data.ndim, "logsumexp")
+    m = np.max(x.data, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, np.zeros((), m.dtype))
+    out = (x - m).exp().sum(axes, keepdims=True).log() + m
+    if not keepdims:
+        out = out.reshape(_reduced_shape(x.data.shape, axes))
+    return out
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` else ``b``, broadcasting all three (gradient flows to a and b)."""
+    c = np.asarray(_data(cond), dtype=bool)
+    ad, bd = _data(a), _data(b)
+    ar = isinstance(a, Tensor) and a.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    d = np.where(c, ad, bd)
+    if (ar or br) and _GradMode.enabled:
+        return _make(d, P.Where((a if ar else None, b if br else None), c))
+    return _make(d, None)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max; NaN propagates; at ties the gradient goes to ``a``."""
+    ad, bd = _data(a), _data(b)
+    return where(np.greater_equal(ad, bd) | np.isnan(ad), a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min; NaN propagates; at ties the gradient goes to ``a``."""
+    ad, bd = _data(a), _data(b)
+    return where(np.less_equal(ad, bd) | np.isnan(ad), a, b)
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
+    """Limit values to [a_min, a_max] (either may be None), as np.clip."""
+    out = _as_tensor(x)
+    if a_min is not None:
+        out = maximum(out, a_min)
+    if a_max is not None:
+        out = minimum(out, a_max)
+    return out
+
+
+def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
+    """Join along an existing axis (``axis=None`` flattens first), as np.concatenate."""
+    ts = list(tensors)
+    if not ts:
+        raise ValueError("concatenate(): need at least one array to concatenate")
+    if axis is None:
+        ts = [_as_tensor(t).reshape(-1) for t in ts]
+        axis = 0
+    arrays = [_asarray(_data(t)) for t in ts]
+    d = np.concatenate(arrays, axis=axis)
+    ax = int(axis) % d.ndim
+    need = [isinstance(t, Tensor) and t.requires_grad for t in ts]
+    if any(need) and _GradMode.enabled:
+        parents = tuple(t if n else None for t, n in zip(ts, need))
+        return _make(d, P.Concatenate(parents, (ax, [a.shape[ax] for a in arrays])))
+    return _make(d, None)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join along a new axis, as np.stack."""
+    ts = [_as_tensor(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack(): need at least one array to stack")
+    nd = ts[0].data.ndim + 1
+    if not -nd <= axis < nd:
+        raise _AxisError(f"stack(): axis {axis} out of bounds for result ndim {nd}")
+    ax = axis % nd
+    shapes = {t.data.shape for t in ts}
+    if len(shapes) != 1:
+        raise ValueError(f"stack(): all input arrays must have the same shape, got {shapes}")
+    return concatenate([t.expand_dims(ax) for t in ts], axis=ax)
+
+
+# The NumPy protocol tables map NumPy's functions onto the ones above, so they load last.
+from . import _interop  # noqa: E402
