@@ -1,0 +1,89 @@
+"""BatchNorm training forward + backward against NumPy and PyTorch (GB/s of bytes moved).
+
+One call = training forward (statistics, output, running-statistics update) + backward
+(grad_x, grad_weight, grad_bias), as ``torch.nn.BatchNorm1d`` in training mode followed by
+``torch.autograd.grad``. Bytes counted are the minimum any implementation must move between
+memory and the core: the forward reads x and writes y, the backward reads x and grad and writes
+grad_x, i.e. 5 * x.nbytes. (fastdl's two passes per direction read x, and x and grad, twice; the
+second reads hit L3 only when the arrays fit, so at DRAM sizes the traffic is ~8 * x.nbytes.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from harness import Case, main, setup, try_torch
+
+from fastdl import ops
+
+EPS = 1e-5
+
+
+def numpy_bn(x, w, b, dy, rm, rv, momentum=0.1):
+    """The textbook formulas in NumPy (reduce over axes 0 and 2), the reference peer."""
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+    m = x.size // x.shape[1]
+    mean = x.mean(axis=axes)
+    var = x.var(axis=axes)
+    invstd = 1.0 / np.sqrt(var + EPS)
+    xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
+    y = xhat * w.reshape(shape) + b.reshape(shape)
+    rm *= 1 - momentum
+    rm += momentum * mean
+    rv *= 1 - momentum
+    rv += momentum * var * (m / (m - 1))
+    db = dy.sum(axis=axes)
+    dw = (dy * xhat).sum(axis=axes)
+    k = (w * invstd / m).reshape(shape)
+    dx = k * (m * dy - db.reshape(shape) - xhat * dw.reshape(shape))
+    return y, dx, dw, db
+
+
+def fastdl_bn(x, w, b, dy, rm, rv):
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS, running_mean=rm, running_var=rv)
+    dx, dw, db = ops.batch_norm_backward(dy, x, mean, invstd, w)
+    return y, dx, dw, db
+
+
+def cases(torch) -> list[Case]:
+    out = []
+    rng = np.random.default_rng(0)
+    for shape in ((4096, 1024), (65536, 256), (128, 64, 512), (64, 32)):
+        x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
+        dy = rng.standard_normal(shape, dtype=np.float32)
+        c = shape[1]
+        w = rng.standard_normal(c, dtype=np.float32)
+        b = rng.standard_normal(c, dtype=np.float32)
+        rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+        rm2, rv2 = rm.copy(), rv.copy()
+        impls = {
+            "fastdl": lambda x=x, w=w, b=b, dy=dy, rm=rm, rv=rv: fastdl_bn(x, w, b, dy, rm, rv),
+            "numpy": lambda x=x, w=w, b=b, dy=dy, rm=rm2, rv=rv2: numpy_bn(x, w, b, dy, rm, rv),
+        }
+        if torch is not None:
+            bn = torch.nn.BatchNorm1d(c, eps=EPS)
+            with torch.no_grad():
+                bn.weight.copy_(torch.from_numpy(w))
+                bn.bias.copy_(torch.from_numpy(b))
+            tx = torch.from_numpy(x).requires_grad_(True)
+            tdy = torch.from_numpy(dy)
+            params = (tx, bn.weight, bn.bias)
+
+            def torch_bn(bn=bn, tx=tx, tdy=tdy, params=params):
+                y = bn(tx)
+                return torch.autograd.grad(y, params, tdy)
+
+            impls["torch"] = torch_bn
+        name = "x".join(str(s) for s in shape)
+        out.append(Case(f"bn fwd+bwd fp32 {name}", impls, bytes=5 * x.nbytes))
+    return out
+
+
+if __name__ == "__main__":
+    args = setup()
+    main(
+        "batchnorm",
+        "BatchNorm training forward + backward (fp32)",
+        cases(try_torch(args.threads)),
+        args,
+    )

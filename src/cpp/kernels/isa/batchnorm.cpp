@@ -1,0 +1,519 @@
+// Batch normalisation forward/backward, compiled once per instruction set (see README.md here).
+//
+// Layout: x is (N, C, L), C-contiguous; channel c owns x[:, c, :]. Work is cut into chunks of
+// `rows` consecutive n times a block of channels (Grid). Each chunk of a reduction pass writes
+// one partial per channel; partials are merged in chunk order, so the bits never depend on the
+// thread count. Two inner-loop shapes:
+//   - short L (< kSegMinL, including (N, C)): a row of the chunk is C*L contiguous positions;
+//     per-position accumulators (in L1) vectorise across positions, rows stream in order;
+//   - long L: each channel's slab x[n0:n1, c, :] is reduced with the same per-position
+//     accumulators, L positions at a time (up to kBlockPos), then folded.
+// Passes that write (y, dx) visit chunks in reverse order: the chunks the reduction pass
+// touched last are still in L3.
+#include "kernels/batchnorm.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "kernels/parallel.h"
+
+namespace fastdl {
+namespace FASTDL_ISA_NS {
+namespace {
+
+constexpr int64_t kSegMinL = 16;          // L from which segments are reduced along L
+constexpr int64_t kBlockPos = 1024;       // positions per block (short L): 3 x 8 KiB in L1
+constexpr int64_t kSegPos = 4096;         // values per row of a block (long L)
+constexpr int64_t kSegMaxChannels = 64;   // channels per block (long L)
+constexpr int64_t kChunkElems = 1 << 16;  // values per chunk (256 KiB of float)
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+struct Grid {
+  int64_t n, c, l;
+  bool seg;
+  int64_t cb;    // channels per block
+  int64_t rows;  // rows n per chunk
+  int64_t nr;    // row chunks
+  int64_t nb;    // channel blocks
+  int64_t chunks() const { return nr * nb; }
+  int64_t n0(int64_t r) const { return r * rows; }
+  int64_t n1(int64_t r) const { return min64(n0(r) + rows, n); }
+  int64_t c0(int64_t b) const { return b * cb; }
+  int64_t c1(int64_t b) const { return min64(c0(b) + cb, c); }
+};
+
+// Depends on (n, c, l) only: this is what makes the results thread-count independent.
+Grid make_grid(int64_t n, int64_t c, int64_t l) {
+  Grid g;
+  g.n = n;
+  g.c = c;
+  g.l = l;
+  g.seg = l >= kSegMinL;
+  g.cb = g.seg ? clamp64(kSegPos / l, 1, kSegMaxChannels) : kBlockPos / l;
+  g.cb = clamp64(g.cb, 1, c);
+  g.rows = clamp64(kChunkElems / (g.cb * l), 1, n > 0 ? n : 1);
+  g.nr = (n + g.rows - 1) / g.rows;
+  g.nb = (c + g.cb - 1) / g.cb;
+  return g;
+}
+
+// Scratch owned by one kernel call (malloc: no std containers in per-ISA code).
+template <class U>
+struct Scratch {
+  U* p = nullptr;
+  explicit Scratch(int64_t count) {
+    p = static_cast<U*>(std::malloc(sizeof(U) * size_t(count > 0 ? count : 1)));
+    if (!p) throw std::bad_alloc();
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// ---- pass kernels, short L: one row = np contiguous positions -----------------------------
+
+// s1[j] += sum_r (x[r, j] - k[j]), s2[j] += sum_r (x[r, j] - k[j])^2, four rows at a time so
+// the accumulators are loaded and stored once per four rows.
+template <class T>
+void stats_rows(const T* x, int64_t ld, int64_t rows, int64_t np, const double* __restrict k,
+                double* __restrict s1, double* __restrict s2) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const T* __restrict x0 = x + r * ld;
+    const T* __restrict x1 = x0 + ld;
+    const T* __restrict x2 = x1 + ld;
+    const T* __restrict x3 = x2 + ld;
+    for (int64_t j = 0; j < np; ++j) {
+      const double v0 = double(x0[j]) - k[j], v1 = double(x1[j]) - k[j];
+      const double v2 = double(x2[j]) - k[j], v3 = double(x3[j]) - k[j];
+      s1[j] += (v0 + v1) + (v2 + v3);
+      s2[j] += (v0 * v0 + v1 * v1) + (v2 * v2 + v3 * v3);
+    }
+  }
+  for (; r < rows; ++r) {
+    const T* __restrict x0 = x + r * ld;
+    for (int64_t j = 0; j < np; ++j) {
+      const double v0 = double(x0[j]) - k[j];
+      s1[j] += v0;
+      s2[j] += v0 * v0;
+    }
+  }
+}
+
+// sdy[j] += sum_r dy[r, j], sdx[j] += sum_r dy[r, j] * (x[r, j] - m[j]).
+template <class T>
+void grad_sums_rows(const T* dy, const T* x, int64_t ld, int64_t rows, int64_t np,
+                    const double* __restrict m, double* __restrict sdy, double* __restrict sdx) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const T* __restrict g0 = dy + r * ld;
+    const T* __restrict g1 = g0 + ld;
+    const T* __restrict g2 = g1 + ld;
+    const T* __restrict g3 = g2 + ld;
+    const T* __restrict x0 = x + r * ld;
+    const T* __restrict x1 = x0 + ld;
+    const T* __restrict x2 = x1 + ld;
+    const T* __restrict x3 = x2 + ld;
+    for (int64_t j = 0; j < np; ++j) {
+      const double d0 = g0[j], d1 = g1[j], d2 = g2[j], d3 = g3[j];
+      const double c0 = double(x0[j]) - m[j], c1 = double(x1[j]) - m[j];
+      const double c2 = double(x2[j]) - m[j], c3 = double(x3[j]) - m[j];
+      sdy[j] += (d0 + d1) + (d2 + d3);
+      sdx[j] += (d0 * c0 + d1 * c1) + (d2 * c2 + d3 * c3);
+    }
+  }
+  for (; r < rows; ++r) {
+    const T* __restrict g0 = dy + r * ld;
+    const T* __restrict x0 = x + r * ld;
+    for (int64_t j = 0; j < np; ++j) {
+      const double d0 = g0[j];
+      sdy[j] += d0;
+      sdx[j] += d0 * (double(x0[j]) - m[j]);
+    }
+  }
+}
+
+// y = ((x - mh) - ml) * a + b: mean = mh + ml split in two T's keeps x - mean accurate when
+// |mean| >> std (float32 data with a large offset). y may alias x.
+template <class T>
+void apply_rows(const T* x, T* y, int64_t ld, int64_t rows, int64_t np, const T* __restrict mh,
+                const T* __restrict ml, const T* __restrict a, const T* __restrict b) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * ld;
+    T* yr = y + r * ld;
+    for (int64_t j = 0; j < np; ++j) yr[j] = ((xr[j] - mh[j]) - ml[j]) * a[j] + b[j];
+  }
+}
+
+// dx = A * ((dy - mdy) - B * (x - m)): centred first, so dx stays accurate when it is much
+// smaller than A * dy. dx may alias dy.
+template <class T>
+void dx_rows(const T* dy, const T* x, T* dx, int64_t ld, int64_t rows, int64_t np,
+             const T* __restrict m, const T* __restrict ca, const T* __restrict cb,
+             const T* __restrict cd) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* gr = dy + r * ld;
+    const T* xr = x + r * ld;
+    T* dr = dx + r * ld;
+    for (int64_t j = 0; j < np; ++j) dr[j] = ca[j] * ((gr[j] - cd[j]) - cb[j] * (xr[j] - m[j]));
+  }
+}
+
+// ---- chunk drivers ------------------------------------------------------------------------
+
+// Partial statistics of chunk (r, b): for each channel of the block, the chunk mean and the
+// sum of squared deviations M2. Sums are shifted by the chunk's first value of the channel,
+// so the cancellation in M2 = S2 - S1^2 / count is bounded by the chunk's own spread.
+template <class T>
+void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean, double* pm2) {
+  const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
+  const int64_t ld = g.c * L;
+  const T* base = x + n0 * ld + c0 * L;
+  const double inv_cnt = 1.0 / double(rows * L);
+  double* om = pmean + r * g.c + c0;
+  double* o2 = pm2 + r * g.c + c0;
+  if (!g.seg) {
+    alignas(64) double k[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+    const int64_t np = nc * L;
+    for (int64_t j = 0; j < np; ++j) {
+      k[j] = double(base[(j / L) * L]);
+      s1[j] = 0.0;
+      s2[j] = 0.0;
+    }
+    stats_rows(base, ld, rows, np, k, s1, s2);
+    for (int64_t cc = 0; cc < nc; ++cc) {
+      double t1 = 0.0, t2 = 0.0;
+      for (int64_t l = 0; l < L; ++l) {
+        t1 += s1[cc * L + l];
+        t2 += s2[cc * L + l];
+      }
+      const double d = t1 * inv_cnt;
+      const double m2 = t2 - t1 * d;
+      om[cc] = k[cc * L] + d;
+      o2[cc] = m2 > 0.0 ? m2 : 0.0;
+    }
+    return;
+  }
+  // Long L: each channel's (rows, L) slab in pieces of up to kBlockPos positions.
+  alignas(64) double k[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+  for (int64_t cc = 0; cc < nc; ++cc) {
+    const double kc = double(base[cc * L]);
+    double t1 = 0.0, t2 = 0.0;
+    for (int64_t l0 = 0; l0 < L; l0 += kBlockPos) {
+      const int64_t np = min64(kBlockPos, L - l0);
+      for (int64_t j = 0; j < np; ++j) {
+        k[j] = kc;
+        s1[j] = 0.0;
+        s2[j] = 0.0;
+      }
+      stats_rows(base + cc * L + l0, ld, rows, np, k, s1, s2);
+      for (int64_t j = 0; j < np; ++j) {
+        t1 += s1[j];
+        t2 += s2[j];
+      }
+    }
+    const double d = t1 * inv_cnt;
+    const double m2 = t2 - t1 * d;
+    om[cc] = kc + d;
+    o2[cc] = m2 > 0.0 ? m2 : 0.0;
+  }
+}
+
+// Partial gradient sums of chunk (r, b): sum dy and sum dy * (x - mean) per channel.
+template <class T>
+void grad_sums_chunk(const Grid& g, const T* dy, const T* x, const T* mean, int64_t r, int64_t b,
+                     double* psdy, double* psdx) {
+  const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
+  const int64_t ld = g.c * L;
+  const int64_t off = n0 * ld + c0 * L;
+  double* o1 = psdy + r * g.c + c0;
+  double* o2 = psdx + r * g.c + c0;
+  if (!g.seg) {
+    alignas(64) double m[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+    const int64_t np = nc * L;
+    for (int64_t j = 0; j < np; ++j) {
+      m[j] = double(mean[c0 + j / L]);
+      s1[j] = 0.0;
+      s2[j] = 0.0;
+    }
+    grad_sums_rows(dy + off, x + off, ld, rows, np, m, s1, s2);
+    for (int64_t cc = 0; cc < nc; ++cc) {
+      double t1 = 0.0, t2 = 0.0;
+      for (int64_t l = 0; l < L; ++l) {
+        t1 += s1[cc * L + l];
+        t2 += s2[cc * L + l];
+      }
+      o1[cc] = t1;
+      o2[cc] = t2;
+    }
+    return;
+  }
+  alignas(64) double m[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+  for (int64_t cc = 0; cc < nc; ++cc) {
+    const double mc = double(mean[c0 + cc]);
+    double t1 = 0.0, t2 = 0.0;
+    for (int64_t l0 = 0; l0 < L; l0 += kBlockPos) {
+      const int64_t np = min64(kBlockPos, L - l0);
+      for (int64_t j = 0; j < np; ++j) {
+        m[j] = mc;
+        s1[j] = 0.0;
+        s2[j] = 0.0;
+      }
+      grad_sums_rows(dy + off + cc * L + l0, x + off + cc * L + l0, ld, rows, np, m, s1, s2);
+      for (int64_t j = 0; j < np; ++j) {
+        t1 += s1[j];
+        t2 += s2[j];
+      }
+    }
+    o1[cc] = t1;
+    o2[cc] = t2;
+  }
+}
+
+// Per-channel coefficients for the elementwise passes (arrays of C values each).
+template <class T>
+struct Coef {
+  const T* p0;
+  const T* p1;
+  const T* p2;
+  const T* p3;
+};
+
+// y = ((x - c.p0) - c.p1) * c.p2 + c.p3 over chunk (r, b).
+template <class T>
+void apply_chunk(const Grid& g, const T* x, T* y, const Coef<T>& cf, int64_t r, int64_t b) {
+  const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
+  const int64_t ld = g.c * L;
+  const int64_t off = n0 * ld + c0 * L;
+  if (L == 1) {
+    apply_rows(x + off, y + off, ld, rows, nc, cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0);
+    return;
+  }
+  if (!g.seg) {  // expand the coefficients to positions once per chunk
+    alignas(64) T e0[kBlockPos], e1[kBlockPos], e2[kBlockPos], e3[kBlockPos];
+    const int64_t np = nc * L;
+    for (int64_t j = 0; j < np; ++j) {
+      const int64_t c = c0 + j / L;
+      e0[j] = cf.p0[c];
+      e1[j] = cf.p1[c];
+      e2[j] = cf.p2[c];
+      e3[j] = cf.p3[c];
+    }
+    apply_rows(x + off, y + off, ld, rows, np, e0, e1, e2, e3);
+    return;
+  }
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t cc = 0; cc < nc; ++cc) {
+      const int64_t o = off + n * ld + cc * L, c = c0 + cc;
+      const T m0 = cf.p0[c], m1 = cf.p1[c], s = cf.p2[c], t = cf.p3[c];
+      const T* xs = x + o;
+      T* ys = y + o;
+      for (int64_t i = 0; i < L; ++i) ys[i] = ((xs[i] - m0) - m1) * s + t;
+    }
+}
+
+// dx = cf.p1 * ((dy - cf.p3) - cf.p2 * (x - cf.p0)) over chunk (r, b).
+template <class T>
+void dx_chunk(const Grid& g, const T* dy, const T* x, T* dx, const Coef<T>& cf, int64_t r,
+              int64_t b) {
+  const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
+  const int64_t ld = g.c * L;
+  const int64_t off = n0 * ld + c0 * L;
+  if (L == 1) {
+    dx_rows(dy + off, x + off, dx + off, ld, rows, nc, cf.p0 + c0, cf.p1 + c0, cf.p2 + c0,
+            cf.p3 + c0);
+    return;
+  }
+  if (!g.seg) {
+    alignas(64) T e0[kBlockPos], e1[kBlockPos], e2[kBlockPos], e3[kBlockPos];
+    const int64_t np = nc * L;
+    for (int64_t j = 0; j < np; ++j) {
+      const int64_t c = c0 + j / L;
+      e0[j] = cf.p0[c];
+      e1[j] = cf.p1[c];
+      e2[j] = cf.p2[c];
+      e3[j] = cf.p3[c];
+    }
+    dx_rows(dy + off, x + off, dx + off, ld, rows, np, e0, e1, e2, e3);
+    return;
+  }
+  for (int64_t n = 0; n < rows; ++n)
+    for (int64_t cc = 0; cc < nc; ++cc) {
+      const int64_t o = off + n * ld + cc * L, c = c0 + cc;
+      const T m = cf.p0[c], ca = cf.p1[c], cb = cf.p2[c], cd = cf.p3[c];
+      const T* gs = dy + o;
+      const T* xs = x + o;
+      T* ds = dx + o;
+      for (int64_t i = 0; i < L; ++i) ds[i] = ca * ((gs[i] - cd) - cb * (xs[i] - m));
+    }
+}
+
+// Runs f(r, b) over every chunk; `reverse` visits them last to first (see the file comment).
+template <class F>
+void for_chunks(const Grid& g, int64_t work, bool reverse, F&& f) {
+  const int64_t total = g.chunks();
+  parallel_for(total, 1, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t j = reverse ? total - 1 - i : i;
+      f(j / g.nb, j % g.nb);
+    }
+  });
+}
+
+constexpr int64_t kChannelGrain = 256;  // channels per chunk when merging partials
+
+// ---- entry points -------------------------------------------------------------------------
+
+template <class T>
+void train(const BatchNormTrainArgs<T>& a) {
+  const int64_t C = a.c, M = a.n * a.l;
+  if (C <= 0) return;
+  if (M <= 0) {  // no values: statistics undefined (as np.mean of nothing), nothing to write
+    for (int64_t c = 0; c < C; ++c) {
+      a.mean[c] = a.invstd[c] = std::numeric_limits<T>::quiet_NaN();
+      if (a.var) a.var[c] = std::numeric_limits<T>::quiet_NaN();
+    }
+    return;
+  }
+  const Grid g = make_grid(a.n, C, a.l);
+  const int64_t bytes = M * C * int64_t(sizeof(T));
+  Scratch<double> part(2 * g.nr * C);
+  double* pmean = part.p;
+  double* pm2 = part.p + g.nr * C;
+  for_chunks(g, bytes, false, [&](int64_t r, int64_t b) { stats_chunk(g, a.x, r, b, pmean, pm2); });
+
+  // Coefficients of the output pass, in T: mean split into hi + lo, scale, shift.
+  Scratch<T> coef_buf(4 * C);
+  T* coef = coef_buf.p;
+  const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+  const double eps = a.eps, mom = a.momentum, unbias = M > 1 ? double(M) / double(M - 1) : 0.0;
+  parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
+    // Chan's merge of the chunk partials, in chunk order, into row 0 of the partials. The
+    // weights depend only on the chunk sizes, so the channel loop vectorises.
+    double na = double(g.n1(0) - g.n0(0)) * double(a.l);
+    for (int64_t r = 1; r < g.nr; ++r) {
+      const double nb = double(g.n1(r) - g.n0(r)) * double(a.l), nt = na + nb;
+      const double f = nb / nt, h = na * nb / nt;
+      const double* rm = pmean + r * C;
+      const double* r2 = pm2 + r * C;
+      for (int64_t c = c0; c < c1; ++c) {
+        const double d = rm[c] - pmean[c];
+        pmean[c] += d * f;
+        pm2[c] += r2[c] + d * d * h;
+      }
+      na = nt;
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mean = pmean[c], var = pm2[c] / double(M);
+      const double invstd = 1.0 / std::sqrt(var + eps);
+      const T mh = T(mean);
+      a.mean[c] = mh;
+      a.invstd[c] = T(invstd);
+      if (a.var) a.var[c] = T(var);
+      if (a.running_mean)
+        a.running_mean[c] = T((1.0 - mom) * double(a.running_mean[c]) + mom * mean);
+      if (a.running_var)
+        a.running_var[c] = T((1.0 - mom) * double(a.running_var[c]) + mom * var * unbias);
+      coef[c] = mh;
+      coef[C + c] = T(mean - double(mh));
+      coef[2 * C + c] = T(invstd * (a.weight ? double(a.weight[c]) : 1.0));
+      coef[3 * C + c] = a.bias ? a.bias[c] : T(0);
+    }
+  });
+  if (a.y) {
+    for_chunks(g, 2 * bytes, true,
+               [&](int64_t r, int64_t b) { apply_chunk(g, a.x, a.y, cf, r, b); });
+  }
+}
+
+template <class T>
+void eval(const BatchNormEvalArgs<T>& a) {
+  const int64_t C = a.c, M = a.n * a.l;
+  if (C <= 0 || M <= 0) return;
+  const Grid g = make_grid(a.n, C, a.l);
+  Scratch<T> coef_buf(4 * C);
+  T* coef = coef_buf.p;
+  for (int64_t c = 0; c < C; ++c) {
+    coef[c] = a.mean[c];
+    coef[C + c] = T(0);
+    coef[2 * C + c] =
+        T((a.weight ? double(a.weight[c]) : 1.0) / std::sqrt(double(a.var[c]) + a.eps));
+    coef[3 * C + c] = a.bias ? a.bias[c] : T(0);
+  }
+  const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+  for_chunks(g, 2 * M * C * int64_t(sizeof(T)), false,
+             [&](int64_t r, int64_t b) { apply_chunk(g, a.x, a.y, cf, r, b); });
+}
+
+template <class T>
+void backward(const BatchNormBackwardArgs<T>& a) {
+  const int64_t C = a.c, M = a.n * a.l;
+  if (C <= 0) return;
+  if (M <= 0) {  // sums over nothing
+    for (int64_t c = 0; c < C; ++c) {
+      if (a.dweight) a.dweight[c] = T(0);
+      if (a.dbias) a.dbias[c] = T(0);
+    }
+    return;
+  }
+  const Grid g = make_grid(a.n, C, a.l);
+  const int64_t bytes = M * C * int64_t(sizeof(T));
+  const bool sums = a.dweight || a.dbias || (a.dx && a.training);
+  Scratch<double> part(sums ? 2 * g.nr * C : 1);
+  double* psdy = part.p;
+  double* psdx = sums ? part.p + g.nr * C : part.p;
+  if (sums) {
+    for_chunks(g, 2 * bytes, false, [&](int64_t r, int64_t b) {
+      grad_sums_chunk(g, a.dy, a.x, a.mean, r, b, psdy, psdx);
+    });
+  }
+  Scratch<T> coef_buf(4 * C);
+  T* coef = coef_buf.p;
+  parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
+    if (sums) {
+      for (int64_t r = 1; r < g.nr; ++r) {  // partials summed in chunk order
+        const double* q1 = psdy + r * C;
+        const double* q2 = psdx + r * C;
+        for (int64_t c = c0; c < c1; ++c) {
+          psdy[c] += q1[c];
+          psdx[c] += q2[c];
+        }
+      }
+    }
+    for (int64_t c = c0; c < c1; ++c) {
+      const double invstd = double(a.invstd[c]);
+      const double sdy = sums ? psdy[c] : 0.0, sdx = sums ? psdx[c] : 0.0;
+      if (a.dbias) a.dbias[c] = T(sdy);
+      if (a.dweight) a.dweight[c] = T(sdx * invstd);
+      const double ca = (a.weight ? double(a.weight[c]) : 1.0) * invstd;
+      coef[c] = a.mean[c];
+      coef[C + c] = T(ca);
+      coef[2 * C + c] = a.training ? T(invstd * invstd * sdx / double(M)) : T(0);
+      coef[3 * C + c] = a.training ? T(sdy / double(M)) : T(0);
+    }
+  });
+  if (a.dx && a.training) {
+    const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+    for_chunks(g, 3 * bytes, true,
+               [&](int64_t r, int64_t b) { dx_chunk(g, a.dy, a.x, a.dx, cf, r, b); });
+  } else if (a.dx) {  // eval: dx = A * dy, the output pass with mean 0, shift 0 on dy
+    const Coef<T> cf{coef + 2 * C, coef + 2 * C, coef + C, coef + 2 * C};
+    for_chunks(g, 2 * bytes, true,
+               [&](int64_t r, int64_t b) { apply_chunk(g, a.dy, a.dx, cf, r, b); });
+  }
+}
+
+}  // namespace
+
+extern const BatchNormKernels batchnorm_kernels = {
+    &train<float>, &train<double>, &eval<float>, &eval<double>, &backward<float>, &backward<double>,
+};
+
+}  // namespace FASTDL_ISA_NS
+}  // namespace fastdl

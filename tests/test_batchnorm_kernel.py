@@ -1,0 +1,456 @@
+"""BatchNorm kernels (fastdl.ops.batch_norm_*) against NumPy float64, finite differences and
+PyTorch, on every ISA path; thread-count determinism; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import using_threads
+
+from fastdl import _core, ops
+
+pytestmark = pytest.mark.kernel
+
+EPS = 1e-5
+
+# Ragged shapes; several cut into more than one row chunk and/or channel block, short and long L.
+SHAPES = [
+    (1, 3),
+    (2, 1),
+    (7, 5),
+    (33, 17),
+    (300, 1100),
+    (4100, 19),
+    (5, 4, 3),
+    (2000, 37, 5),
+    (3, 2, 17),
+    (9, 7, 1000),
+    (40, 3, 2100),
+]
+
+
+def _axes(x):
+    return (0,) if x.ndim == 2 else (0, 2)
+
+
+def _bshape(x):
+    return (1, -1) if x.ndim == 2 else (1, -1, 1)
+
+
+def ref_forward(x, w, b, eps=EPS):
+    """float64 reference: (y, mean, invstd, biased var)."""
+    xd = x.astype(np.float64)
+    mean = xd.mean(axis=_axes(x))
+    mean += (xd - mean.reshape(_bshape(x))).mean(axis=_axes(x))  # refined: exact to ~1 ulp
+    var = ((xd - mean.reshape(_bshape(x))) ** 2).mean(axis=_axes(x))
+    invstd = 1.0 / np.sqrt(var + eps)
+    y = (xd - mean.reshape(_bshape(x))) * invstd.reshape(_bshape(x))
+    if w is not None:
+        y = y * w.astype(np.float64).reshape(_bshape(x))
+    if b is not None:
+        y = y + b.astype(np.float64).reshape(_bshape(x))
+    return y, mean, invstd, var
+
+
+def ref_backward(g, x, mean, invstd, w, training=True):
+    g, x = g.astype(np.float64), x.astype(np.float64)
+    mean, invstd = mean.astype(np.float64), invstd.astype(np.float64)
+    sh = _bshape(x)
+    m = x.size // x.shape[1]
+    xhat = (x - mean.reshape(sh)) * invstd.reshape(sh)
+    db = g.sum(axis=_axes(x))
+    dw = (g * xhat).sum(axis=_axes(x))
+    wd = np.ones_like(mean) if w is None else w.astype(np.float64)
+    k = (wd * invstd).reshape(sh)
+    if training:
+        dx = k * (g - db.reshape(sh) / m - xhat * dw.reshape(sh) / m)
+    else:
+        dx = k * g
+    return dx, dw, db
+
+
+def _data(shape, dtype, seed=0, offset=0.0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * scale + offset).astype(dtype)
+    c = shape[1]
+    w = (rng.standard_normal(c) + 1.0).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    return x, w, b, g
+
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+
+
+# ---- forward --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_matches_numpy(isa, shape, dtype):
+    x, w, b, _ = _data(shape, dtype)
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS)
+    ry, rmean, rinv, _ = ref_forward(x, w, b)
+    assert y.dtype == mean.dtype == invstd.dtype == dtype
+    assert y.shape == x.shape and mean.shape == invstd.shape == (shape[1],)
+    np.testing.assert_allclose(mean, rmean, **_tol(dtype))
+    np.testing.assert_allclose(invstd, rinv, **_tol(dtype))
+    np.testing.assert_allclose(y, ry, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(33, 17), (2000, 37, 5), (9, 7, 1000)])
+def test_forward_without_affine(isa, shape, dtype):
+    x, w, b, _ = _data(shape, dtype, seed=1)
+    y, mean, invstd = ops.batch_norm_forward(x)
+    np.testing.assert_allclose(y, ref_forward(x, None, None)[0], **_tol(dtype))
+    y2, _, _ = ops.batch_norm_forward(x, None, b)
+    np.testing.assert_allclose(y2, ref_forward(x, None, b)[0], **_tol(dtype))
+    y3, _, _ = ops.batch_norm_forward(x, w, None)
+    np.testing.assert_allclose(y3, ref_forward(x, w, None)[0], **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (300, 1100), (2000, 37, 5), (40, 3, 2100)])
+def test_stats_match_numpy(isa, shape, dtype):
+    x, _, _, _ = _data(shape, dtype, seed=2, offset=3.0, scale=2.0)
+    mean, var = ops.batch_norm_stats(x)
+    _, rmean, _, rvar = ref_forward(x, None, None)
+    assert mean.dtype == var.dtype == dtype
+    np.testing.assert_allclose(mean, rmean, **_tol(dtype))
+    np.testing.assert_allclose(var, rvar, **_tol(dtype))
+
+
+def test_constant_input_is_finite(isa):
+    for dtype in (np.float32, np.float64):
+        for shape in ((64, 5), (6, 3, 40)):
+            x = np.full(shape, 7.25, dtype)
+            w = np.arange(1, shape[1] + 1, dtype=dtype)
+            b = np.linspace(-1, 1, shape[1]).astype(dtype)
+            y, mean, invstd = ops.batch_norm_forward(x, w, b)
+            assert np.all(np.isfinite(y)) and np.all(np.isfinite(invstd))
+            np.testing.assert_array_equal(mean, np.full(shape[1], 7.25, dtype))
+            np.testing.assert_allclose(invstd, 1 / np.sqrt(EPS), rtol=1e-6)
+            np.testing.assert_allclose(y, np.broadcast_to(b.reshape(_bshape(x)), shape), atol=0)
+            g = np.ones(shape, dtype)
+            dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+            assert np.all(np.isfinite(dx))
+            np.testing.assert_allclose(dx, 0, atol=1e-6)
+            np.testing.assert_array_equal(dw, 0)
+
+
+@pytest.mark.parametrize("shape", [(1000, 6), (50, 4, 30), (4100, 3)])
+def test_large_offset_keeps_variance(isa, shape):
+    # float32: offset 1e4, std 1 -> E[x^2] - E[x]^2 in float32 would be pure rounding noise.
+    x, w, b, _ = _data(shape, np.float32, seed=3, offset=1e4)
+    _, rmean, rinv, rvar = ref_forward(x, None, None)
+    mean, var = ops.batch_norm_stats(x)
+    np.testing.assert_allclose(var, rvar, rtol=1e-5)
+    np.testing.assert_allclose(mean, rmean, rtol=1e-7)
+    y, _, invstd = ops.batch_norm_forward(x, w, b)
+    np.testing.assert_allclose(invstd, rinv, rtol=1e-6)
+    np.testing.assert_allclose(y, ref_forward(x, w, b)[0], rtol=1e-5, atol=1e-5)
+    # float64: offset 1e8, std 1e-2.
+    xd, _, _, _ = _data(shape, np.float64, seed=4, offset=1e8, scale=1e-2)
+    mean, var = ops.batch_norm_stats(xd)
+    _, rmean, _, rvar = ref_forward(xd, None, None)
+    np.testing.assert_allclose(var, rvar, rtol=1e-8)
+    yd, _, _ = ops.batch_norm_forward(xd)
+    np.testing.assert_allclose(yd, ref_forward(xd, None, None)[0], atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(33, 17), (2000, 37, 5), (9, 7, 1000)])
+def test_running_stats_update(isa, shape, dtype):
+    x, w, b, _ = _data(shape, dtype, seed=5, offset=1.5)
+    c = shape[1]
+    rm0 = np.linspace(-1, 1, c).astype(dtype)
+    rv0 = np.linspace(0.5, 2, c).astype(dtype)
+    rm, rv = rm0.copy(), rv0.copy()
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, running_mean=rm, running_var=rv, momentum=0.3)
+    _, rmean, _, rvar = ref_forward(x, None, None)
+    m = x.size // c
+    np.testing.assert_allclose(rm, 0.7 * rm0 + 0.3 * rmean, **_tol(dtype))
+    np.testing.assert_allclose(rv, 0.7 * rv0 + 0.3 * rvar * m / (m - 1), **_tol(dtype))
+    # the same y as without the update
+    np.testing.assert_array_equal(y, ops.batch_norm_forward(x, w, b)[0])
+
+
+def test_running_stats_other_dtype_and_layout_updated_in_place():
+    x, w, b, _ = _data((50, 6), np.float64, seed=6)
+    rm = np.zeros(6, np.float32)
+    rv_base = np.ones(12, np.float64)
+    rv = rv_base[::2]  # strided view: must still be updated in place
+    ops.batch_norm_forward(x, w, b, running_mean=rm, running_var=rv)
+    _, rmean, _, rvar = ref_forward(x, None, None)
+    np.testing.assert_allclose(rm, 0.1 * rmean, rtol=1e-6)
+    np.testing.assert_allclose(rv_base[::2], 0.9 + 0.1 * rvar * 50 / 49, rtol=1e-12)
+    np.testing.assert_array_equal(rv_base[1::2], 1.0)
+
+
+def test_single_value_per_channel():
+    x = np.array([[1.0, 2.0, 3.0]])
+    b = np.array([0.5, -0.5, 2.0])
+    y, mean, invstd = ops.batch_norm_forward(x, None, b)  # var 0: y = bias, as PyTorch's kernel
+    np.testing.assert_array_equal(y, b.reshape(1, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        ops.batch_norm_forward(x, None, b, running_mean=np.zeros(3), running_var=np.ones(3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        _core.batch_norm_train(
+            x, None, None, None, np.empty(3), np.empty(3), None, np.ones(3), 1e-5, 0.1
+        )
+
+
+def test_empty_batch():
+    x = np.zeros((0, 4), np.float32)
+    rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    y, mean, invstd = ops.batch_norm_forward(x, running_mean=rm, running_var=rv)
+    assert y.shape == (0, 4) and np.all(np.isnan(mean))
+    np.testing.assert_array_equal(rm, 0)  # left alone, as PyTorch
+    np.testing.assert_array_equal(rv, 1)
+    dx, dw, db = ops.batch_norm_backward(x, x, np.zeros(4), np.ones(4), np.ones(4))
+    assert dx.shape == (0, 4)
+    np.testing.assert_array_equal(dw, 0)
+    np.testing.assert_array_equal(db, 0)
+    y, _, _ = ops.batch_norm_forward(np.zeros((3, 0, 2)))
+    assert y.shape == (3, 0, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (300, 1100), (2000, 37, 5), (9, 7, 1000)])
+def test_eval_forward_matches_numpy(isa, shape, dtype):
+    x, w, b, _ = _data(shape, dtype, seed=7)
+    c = shape[1]
+    rm = np.linspace(-0.5, 0.5, c).astype(dtype)
+    rv = np.linspace(0.5, 3, c).astype(dtype)
+    y = ops.batch_norm_inference(x, rm, rv, w, b, EPS)
+    sh = _bshape(x)
+    ref = (x.astype(np.float64) - rm.reshape(sh)) / np.sqrt(rv.astype(np.float64) + EPS).reshape(sh)
+    ref = ref * w.reshape(sh) + b.reshape(sh)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ref, **_tol(dtype))
+    np.testing.assert_allclose(
+        ops.batch_norm_inference(x, rm, rv), (ref - b.reshape(sh)) / w.reshape(sh), **_tol(dtype)
+    )
+
+
+# ---- backward -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_matches_numpy(isa, shape, dtype):
+    x, w, b, g = _data(shape, dtype, seed=8)
+    _, mean, invstd = ops.batch_norm_forward(x, w, b)
+    dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+    rdx, rdw, rdb = ref_backward(g, x, mean, invstd, w)
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+    scale = np.sqrt(x.size // x.shape[1])  # sums grow like sqrt(M)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(dx, rdx, **tol)
+    np.testing.assert_allclose(dw, rdw, rtol=tol["rtol"], atol=tol["atol"] * scale)
+    np.testing.assert_allclose(db, rdb, rtol=tol["rtol"], atol=tol["atol"] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(33, 17), (2000, 37, 5), (9, 7, 1000)])
+def test_backward_eval_mode_and_output_mask(isa, shape, dtype):
+    x, w, b, g = _data(shape, dtype, seed=9)
+    c = shape[1]
+    rm = np.linspace(-0.5, 0.5, c).astype(dtype)
+    invstd = (1 / np.sqrt(np.linspace(0.5, 3, c) + EPS)).astype(dtype)
+    dx, dw, db = ops.batch_norm_backward(g, x, rm, invstd, w, training=False)
+    rdx, rdw, rdb = ref_backward(g, x, rm, invstd, w, training=False)
+    scale = np.sqrt(x.size // c)
+    tol = _tol(dtype)
+    np.testing.assert_allclose(dx, rdx, **tol)
+    np.testing.assert_allclose(dw, rdw, rtol=tol["rtol"], atol=tol["atol"] * scale)
+    np.testing.assert_allclose(db, rdb, rtol=tol["rtol"], atol=tol["atol"] * scale)
+    _, mean, invstd = ops.batch_norm_forward(x, w, b)
+    full = ops.batch_norm_backward(g, x, mean, invstd, None)
+    for mask in ((True, False, False), (False, True, True), (False, False, True)):
+        part = ops.batch_norm_backward(g, x, mean, invstd, None, output_mask=mask)
+        for want, got, ref in zip(mask, part, full):
+            if want:
+                np.testing.assert_array_equal(got, ref)
+            else:
+                assert got is None
+
+
+def _numerical_grad(f, a, eps=1e-6):
+    """Central differences of the scalar f() with respect to every element of a (in place)."""
+    grad = np.zeros_like(a)
+    flat, gflat = a.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (1, 2, 7)])
+def test_gradients_match_finite_differences(isa, shape):
+    x, w, b, g = _data(shape, np.float64, seed=10)
+
+    def loss():  # sum(y * g): its gradient wrt y is g
+        return float(np.sum(ops.batch_norm_forward(x, w, b, EPS)[0] * g))
+
+    _, mean, invstd = ops.batch_norm_forward(x, w, b, EPS)
+    dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+    np.testing.assert_allclose(dx, _numerical_grad(loss, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dw, _numerical_grad(loss, w), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(db, _numerical_grad(loss, b), rtol=1e-5, atol=1e-7)
+
+
+def test_eval_gradients_match_finite_differences(isa):
+    x, w, b, g = _data((5, 3, 4), np.float64, seed=11)
+    rm, rv = np.array([0.1, -0.2, 0.3]), np.array([0.5, 1.5, 2.0])
+
+    def loss():
+        return float(np.sum(ops.batch_norm_inference(x, rm, rv, w, b, EPS) * g))
+
+    dx, dw, db = ops.batch_norm_backward(g, x, rm, 1 / np.sqrt(rv + EPS), w, training=False)
+    np.testing.assert_allclose(dx, _numerical_grad(loss, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dw, _numerical_grad(loss, w), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(db, _numerical_grad(loss, b), rtol=1e-5, atol=1e-7)
+
+
+# ---- PyTorch as an extra oracle ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(64, 33), (17, 6, 9), (5, 3, 200)])
+def test_matches_torch_batchnorm1d(shape):
+    torch = pytest.importorskip("torch")
+    x, w, b, g = _data(shape, np.float32, seed=12, offset=0.5)
+    c = shape[1]
+    bn = torch.nn.BatchNorm1d(c, eps=EPS, momentum=0.1)
+    with torch.no_grad():
+        bn.weight.copy_(torch.from_numpy(w))
+        bn.bias.copy_(torch.from_numpy(b))
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    ty = bn(tx)
+    tdx, tdw, tdb = torch.autograd.grad(ty, (tx, bn.weight, bn.bias), torch.from_numpy(g))
+    rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS, running_mean=rm, running_var=rv)
+    dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(rm, bn.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv, bn.running_var.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, tdx.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dw, tdw.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(db, tdb.numpy(), rtol=1e-4, atol=1e-4)
+    bn.eval()
+    with torch.no_grad():
+        te = bn(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(
+        ops.batch_norm_inference(x, rm, rv, w, b, EPS), te, rtol=1e-5, atol=1e-5
+    )
+
+
+# ---- determinism ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3000, 257), (1100, 1030), (64, 9, 700), (5000, 40, 3)])
+def test_one_and_two_threads_bitwise_equal(isa, shape, dtype):
+    x, w, b, g = _data(shape, dtype, seed=13, offset=2.0)
+    c = shape[1]
+
+    def run():
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        y, mean, invstd = ops.batch_norm_forward(x, w, b, running_mean=rm, running_var=rv)
+        dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+        e = ops.batch_norm_inference(x, rm, rv, w, b)
+        return y, mean, invstd, rm, rv, dx, dw, db, e
+
+    with using_threads(1):
+        one = run()
+    with using_threads(2):
+        two = run()
+        again = run()
+    for a1, a2, a3 in zip(one, two, again):
+        np.testing.assert_array_equal(a1, a2)
+        np.testing.assert_array_equal(a2, a3)
+
+
+# ---- dtypes and bad input -----------------------------------------------------------------------
+
+
+def test_dtype_promotion():
+    x, w, b, g = _data((8, 3), np.float32, seed=14)
+    y, mean, invstd = ops.batch_norm_forward(x, w.astype(np.float64), b)
+    assert y.dtype == mean.dtype == np.float64
+    y, mean, invstd = ops.batch_norm_forward(np.arange(12).reshape(6, 2))  # int64 -> float64
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, ref_forward(np.arange(12.0).reshape(6, 2), None, None)[0])
+    xs = np.asfortranarray(np.random.default_rng(0).standard_normal((20, 4)))
+    np.testing.assert_allclose(ops.batch_norm_forward(xs)[0], ref_forward(xs, None, None)[0])
+
+
+def test_bad_input_raises_clear_errors():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(
+        ValueError, match=r"batch_norm_forward\(\): argument 'weight'.*\(3,\).*\(4,\)"
+    ):
+        ops.batch_norm_forward(x, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"batch_norm_forward\(\): argument 'bias'"):
+        ops.batch_norm_forward(x, None, np.ones((3, 1), np.float32))
+    for bad in (np.zeros(5), np.zeros((2, 2, 2, 2))):
+        with pytest.raises(ValueError, match=r"argument 'x' must be 2-d \(N, C\) or 3-d"):
+            ops.batch_norm_forward(bad)
+    with pytest.raises(TypeError, match=r"batch_norm_forward\(\): argument 'x'.*complex"):
+        ops.batch_norm_forward(x.astype(np.complex64))
+    with pytest.raises(TypeError, match=r"argument 'x' must be an array, got None"):
+        ops.batch_norm_forward(None)
+    with pytest.raises(TypeError, match="running_mean.*ndarray"):
+        ops.batch_norm_forward(x, running_mean=[0.0, 0.0, 0.0])
+    ro = np.zeros(3, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="running_var.*writeable"):
+        ops.batch_norm_forward(x, running_var=ro)
+    with pytest.raises(ValueError, match=r"running_mean.*\(3,\)"):
+        ops.batch_norm_forward(x, running_mean=np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="eps"):
+        ops.batch_norm_forward(x, eps=-1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        ops.batch_norm_forward(x, momentum=1.5)
+    with pytest.raises(TypeError, match="momentum"):
+        ops.batch_norm_forward(x, momentum="fast")
+    with pytest.raises(ValueError, match=r"batch_norm_backward\(\): argument 'grad'.*\(4, 3\)"):
+        ops.batch_norm_backward(np.zeros((4, 2)), x, np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"batch_norm_backward\(\): argument 'invstd'"):
+        ops.batch_norm_backward(x, x, np.zeros(3), np.ones(2))
+    with pytest.raises(TypeError, match=r"batch_norm_backward\(\): argument 'mean'.*None"):
+        ops.batch_norm_backward(x, x, None, np.ones(3))
+    with pytest.raises(ValueError, match=r"batch_norm_inference\(\): argument 'running_var'"):
+        ops.batch_norm_inference(x, np.zeros(3), np.ones(4))
+    with pytest.raises(TypeError, match=r"batch_norm_inference\(\): argument 'x'"):
+        ops.batch_norm_inference("abc", np.zeros(3), np.ones(3))
+
+
+def test_core_rejects_bad_arrays_without_crashing():
+    x = np.zeros((4, 3), np.float32)
+    m, s = np.empty(3, np.float32), np.empty(3, np.float32)
+    with pytest.raises(TypeError, match="dtype float32"):
+        _core.batch_norm_train(x, np.ones(3), None, None, m, s, None, None, 1e-5, 0.1)
+    with pytest.raises(TypeError, match="'y' must be a numpy.ndarray"):
+        _core.batch_norm_train(x, None, None, [0.0] * 12, m, s, None, None, 1e-5, 0.1)
+    with pytest.raises(TypeError):
+        _core.batch_norm_train(x, None, None, None, [0.0] * 3, s, None, None, 1e-5, 0.1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.batch_norm_eval(np.zeros((3, 4), np.float32).T, m, s, None, None, x, 1e-5)
+    with pytest.raises(ValueError, match="must have the same shape"):
+        _core.batch_norm_eval(x, m, s, None, None, np.empty((4, 4), np.float32), 1e-5)
+    with pytest.raises(TypeError, match="dtype float32 or float64"):
+        _core.batch_norm_backward(
+            x.astype(np.int32), x.astype(np.int32), m, s, None, None, None, None, True
+        )
+    ro = np.empty(3, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        _core.batch_norm_backward(x, x, m, s, None, None, ro, None, True)
