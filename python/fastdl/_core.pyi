@@ -41,3 +41,38 @@ def sgd_step(
 ) -> None: ...
 def sum_abs_pow(arrays: list[np.ndarray] | tuple[np.ndarray, ...], p: float) -> float: ...
 def scale_(arrays: list[np.ndarray] | tuple[np.ndarray, ...], factor: float) -> None: ...
+
+# batchnorm (bind_batchnorm.cpp): x (N, C) or (N, C, L); None = absent input / unwanted output
+def batch_norm_train(
+    x: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    y: np.ndarray | None,
+    mean: np.ndarray,
+    invstd: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    eps: float,
+    momentum: float,
+    var: np.ndarray | None = None,
+) -> None: ...
+def batch_norm_eval(
+    x: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    eps: float,
+) -> None: ...
+def batch_norm_backward(
+    grad: np.ndarray,
+    x: np.ndarray,
+    mean: np.ndarray,
+    invstd: np.ndarray,
+    weight: np.ndarray | None,
+    grad_x: np.ndarray | None,
+    grad_weight: np.ndarray | None,
+    grad_bias: np.ndarray | None,
+    training: bool,
+) -> None: ...
