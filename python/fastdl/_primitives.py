@@ -56,9 +56,15 @@ _ops_log_softmax_bwd = _kernel("log_softmax_backward")
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """np.matmul semantics; the fastdl kernel for float32/float64 operands of one dtype."""
+    """np.matmul semantics; the fastdl kernel for float32/float64 operands of one dtype.
+
+    Without the kernel, operands of at most 2 dimensions go through ndarray.dot (the same
+    product; ~1 us less call overhead than the np.matmul gufunc on small arrays).
+    """
     if _ops_matmul is not None and _float_pair(a, b):
         return _ops_matmul(a, b)
+    if a.ndim <= 2 and b.ndim <= 2:
+        return a.dot(b)
     return np.matmul(a, b)
 
 

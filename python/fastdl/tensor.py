@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import numbers
+import operator
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -205,23 +206,7 @@ class Tensor:
 
     # --- arithmetic (primitives) -------------------------------------------------------
 
-    def __add__(self, other: Any) -> Tensor:
-        return _binary(P.Add, np.add, self, other, False)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _binary(P.Add, np.add, other, self, False)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _binary(P.Sub, np.subtract, self, other, False)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _binary(P.Sub, np.subtract, other, self, False)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _binary(P.Mul, np.multiply, self, other, True)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _binary(P.Mul, np.multiply, other, self, True)
+    # __add__, __radd__, __sub__, __rsub__, __mul__, __rmul__: see _binop below.
 
     def __truediv__(self, other: Any) -> Tensor:
         return divide(self, other)
@@ -236,7 +221,7 @@ class Tensor:
         return power(other, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return matmul(self, other)
+        return matmul(self, other)  # inlined hot path, see matmul()
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
@@ -306,26 +291,7 @@ class Tensor:
 
     # --- unary math ----------------------------------------------------------------------
 
-    def exp(self) -> Tensor:
-        return _unary_saving_out(P.Exp, np.exp, self)
-
-    def log(self) -> Tensor:
-        return _unary_saving_in(P.Log, np.log, self)
-
-    def sqrt(self) -> Tensor:
-        return _unary_saving_out(P.Sqrt, np.sqrt, self)
-
-    def abs(self) -> Tensor:
-        return _unary_saving_in(P.Abs, np.abs, self)
-
-    def relu(self) -> Tensor:
-        return _unary_saving_out(P.Relu, P.relu, self)
-
-    def sigmoid(self) -> Tensor:
-        return _unary_saving_out(P.Sigmoid, P.sigmoid, self)
-
-    def tanh(self) -> Tensor:
-        return _unary_saving_out(P.Tanh, P.tanh, self)
+    # exp, log, sqrt, abs, relu, sigmoid, tanh: see _unary below.
 
     def softmax(self, axis: int = -1) -> Tensor:
         return softmax(self, axis)
@@ -523,6 +489,104 @@ def _wrap_grad(a: np.ndarray) -> Tensor:
 
 _ag._wrap = _wrap_grad
 _ag._tensor_type = Tensor
+
+
+# The hottest ops are generated from one template each, so every call is a single Python
+# frame: one NumPy call, a grad-mode check, a node only when a gradient is needed, and the
+# result built inline (no helper calls).
+
+
+def _binop(cls: Any, op: Any, save: bool, name: str) -> Any:
+    def method(self: Tensor, other: Any) -> Tensor:
+        sd = self.data
+        if isinstance(other, Tensor):
+            od = other.data
+            d = op(sd, od)
+            sr = self.requires_grad
+            orq = other.requires_grad
+            if (sr or orq) and _GradMode.enabled:
+                ctx = cls(
+                    (self if sr else None, other if orq else None), (sd, od) if save else None
+                )
+            else:
+                ctx = None
+        else:
+            d = op(sd, other)
+            if self.requires_grad and _GradMode.enabled:
+                ctx = cls((self, None), (sd, other) if save else None)
+            else:
+                ctx = None
+        t = _new(Tensor)
+        t.data = d if type(d) is _ndarray else _asarray(d)
+        t.grad = None
+        t._ctx = ctx
+        t.requires_grad = ctx is not None
+        return t
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _rbinop(cls: Any, op: Any, save: bool, name: str) -> Any:
+    # ``other OP self`` with ``other`` not a Tensor (else its own method ran first), except a
+    # Tensor subclass on the right (Python tries the subclass's reflected method first).
+    def method(self: Tensor, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return getattr(other, name.replace("__r", "__", 1))(self)
+        sd = self.data
+        d = op(other, sd)
+        if self.requires_grad and _GradMode.enabled:
+            ctx = cls((None, self), (other, sd) if save else None)
+        else:
+            ctx = None
+        t = _new(Tensor)
+        t.data = d if type(d) is _ndarray else _asarray(d)
+        t.grad = None
+        t._ctx = ctx
+        t.requires_grad = ctx is not None
+        return t
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _unary(cls: Any, fn: Any, save_out: bool, name: str) -> Any:
+    def method(self: Tensor) -> Tensor:
+        sd = self.data
+        d = fn(sd)
+        if self.requires_grad and _GradMode.enabled:
+            ctx = cls((self,), d if save_out else sd)
+        else:
+            ctx = None
+        t = _new(Tensor)
+        t.data = d if type(d) is _ndarray else _asarray(d)
+        t.grad = None
+        t._ctx = ctx
+        t.requires_grad = ctx is not None
+        return t
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name, _cls, _op, _save in (
+    ("add", P.Add, operator.add, False),
+    ("sub", P.Sub, operator.sub, False),
+    ("mul", P.Mul, operator.mul, True),
+):
+    setattr(Tensor, f"__{_name}__", _binop(_cls, _op, _save, f"__{_name}__"))
+    setattr(Tensor, f"__r{_name}__", _rbinop(_cls, _op, _save, f"__r{_name}__"))
+
+for _name, _cls, _fn, _save_out in (
+    ("exp", P.Exp, np.exp, True),
+    ("log", P.Log, np.log, False),
+    ("sqrt", P.Sqrt, np.sqrt, True),
+    ("abs", P.Abs, np.abs, False),
+    ("relu", P.Relu, P.relu, True),
+    ("sigmoid", P.Sigmoid, P.sigmoid, True),
+    ("tanh", P.Tanh, P.tanh, True),
+):
+    setattr(Tensor, _name, _unary(_cls, _fn, _save_out, _name))
 
 
 def _data(x: Any) -> Any:
@@ -762,17 +826,33 @@ def matmul(a: Any, b: Any) -> Tensor:
         >>> (fastdl.tensor(np.eye(2)) @ fastdl.tensor([[1.0], [2.0]])).shape
         (2, 1)
     """
-    ad, bd = _asarray(_data(a)), _asarray(_data(b))
-    if ad.ndim == 0 or bd.ndim == 0:
+    if isinstance(a, Tensor):
+        ad = a.data
+        ar = a.requires_grad
+    else:
+        ad = _asarray(a)
+        ar = False
+    if isinstance(b, Tensor):
+        bd = b.data
+        br = b.requires_grad
+    else:
+        bd = _asarray(b)
+        br = False
+    if not ad.ndim or not bd.ndim:
         raise ValueError(
             f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
         )
-    ar = isinstance(a, Tensor) and a.requires_grad
-    br = isinstance(b, Tensor) and b.requires_grad
     d = P.matmul(ad, bd)
     if (ar or br) and _GradMode.enabled:
-        return _make(d, P.MatMul((a if ar else None, b if br else None), (ad, bd)))
-    return _make(d, None)
+        ctx = P.MatMul((a if ar else None, b if br else None), (ad, bd))
+    else:
+        ctx = None
+    t = _new(Tensor)
+    t.data = d if type(d) is _ndarray else _asarray(d)
+    t.grad = None
+    t._ctx = ctx
+    t.requires_grad = ctx is not None
+    return t
 
 
 def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> Tensor:
