@@ -16,10 +16,11 @@ from ._random import get_generator, manual_seed
 
 _select_isa_from_env()
 
-from . import ops  # noqa: E402
+from . import nn, ops, optim  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .functional import grad, value_and_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .tensor import (  # noqa: E402
     Tensor,
     clip,
@@ -55,6 +56,10 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "ops",
+    "nn",
+    "optim",
+    "save",
+    "load",
     "__version__",
     # autograd
     "Tensor",

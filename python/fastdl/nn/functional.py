@@ -1,0 +1,525 @@
+"""``fastdl.nn.functional``: layers and losses as functions (PyTorch's ``torch.nn.functional``).
+
+Inputs may be fastdl Tensors or NumPy arrays; results are Tensors (recording the graph when an
+input requires grad). Each function validates its arguments once, then runs one autograd node
+(see ``_functions``).
+
+Losses take ``reduction`` in {'mean', 'sum', 'none'}. Where the seed notes differ from PyTorch
+there is an explicit option: ``mse_loss(..., half=True)`` is the seed's 1/2 (yhat - y)^2.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._random import get_generator
+from ..tensor import Tensor
+from . import _functions as _F
+
+__all__ = [
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softmax",
+    "log_softmax",
+    "dropout",
+    "batch_norm",
+    "layer_norm",
+    "mse_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _data(x: Any, fn: str, arg: str) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return x.data
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(
+            f"{fn}(): argument '{arg}' must be a Tensor or array, got {type(x).__name__}"
+        )
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}(): argument '{arg}' must hold real numbers, got dtype {a.dtype}")
+    if a.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
+        a = a.astype(np.float32)  # Python lists and floats -> float32, as fastdl.tensor does
+    return a
+
+
+def _tensor(x: Any, fn: str, arg: str = "input") -> Tensor:
+    """``x`` as a Tensor (sharing memory with an ndarray); floats only."""
+    if isinstance(x, Tensor):
+        return x
+    a = _data(x, fn, arg)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float32)
+    return Tensor(a)
+
+
+def _needs_grad(x: Any) -> bool:
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _float_input(x: Any, fn: str, arg: str = "input") -> Tuple[Any, np.ndarray]:
+    """(x for Function.apply, its ndarray): non-float arrays are converted to float32."""
+    a = _data(x, fn, arg)
+    if a.dtype.kind != "f":
+        a = a.astype(np.float32)
+    return (x if isinstance(x, Tensor) else a), a
+
+
+def _like(x: Any, dtype: np.dtype, fn: str, arg: str) -> Any:
+    """``x`` in ``dtype``: a cast copy when it does not require grad, else a TypeError."""
+    a = _data(x, fn, arg)
+    if a.dtype == dtype:
+        return x
+    if _needs_grad(x):
+        raise TypeError(
+            f"{fn}(): argument '{arg}' has dtype {a.dtype} but must match {dtype} "
+            "(it requires grad, so it is not converted)"
+        )
+    return a.astype(dtype)
+
+
+def _check_reduction(reduction: Any, fn: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"{fn}(): argument 'reduction' must be one of 'mean', 'sum', 'none', got {reduction!r}"
+        )
+
+
+# -- layers -----------------------------------------------------------------------------------
+def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] = None) -> Tensor:
+    """``act(input @ weight + bias)`` in one fused kernel call; weight is (d_in, d_out).
+
+    Note the seed's layout: PyTorch's ``F.linear`` takes weight (d_out, d_in) and computes
+    ``x W^T``. ``activation`` is None, 'relu', 'sigmoid' or 'tanh'. An input that does not
+    require grad is cast to the weight's dtype (so float64 NumPy data feeds a float32 model).
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> from fastdl.nn import functional as F
+        >>> F.linear(np.ones((1, 2)), np.ones((2, 3)), np.zeros(3)).shape
+        (1, 3)
+    """
+    fn = "linear"
+    w = _data(weight, fn, "weight")
+    x = _data(input, fn, "input")
+    if w.ndim != 2:
+        raise ValueError(
+            f"{fn}(): argument 'weight' must be 2-D (d_in, d_out), got shape {w.shape}"
+        )
+    if x.ndim < 1 or x.shape[-1] != w.shape[0]:
+        raise ValueError(
+            f"{fn}(): input of shape {x.shape} must have last dimension {w.shape[0]} (the "
+            f"weight's d_in), got {x.shape[-1] if x.ndim else 'a 0-d input'}"
+        )
+    if bias is not None:
+        b = _data(bias, fn, "bias")
+        if b.shape != (w.shape[1],):
+            raise ValueError(
+                f"{fn}(): argument 'bias' must have shape ({w.shape[1]},), got {b.shape}"
+            )
+        bias = _like(bias, w.dtype, fn, "bias")
+    if x.dtype != w.dtype:
+        input = _like(input, w.dtype, fn, "input")
+    return _F.LinearFunction.apply(input, weight, bias, activation=activation)
+
+
+def relu(input: Any) -> Tensor:
+    """max(x, 0) elementwise.
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> F.relu([-1.0, 2.0]).numpy()
+        array([0., 2.], dtype=float32)
+    """
+    return _tensor(input, "relu").relu()
+
+
+def sigmoid(input: Any) -> Tensor:
+    """1 / (1 + exp(-x)) elementwise.
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> F.sigmoid([0.0]).numpy()
+        array([0.5], dtype=float32)
+    """
+    return _tensor(input, "sigmoid").sigmoid()
+
+
+def tanh(input: Any) -> Tensor:
+    """tanh(x) elementwise.
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> F.tanh([0.0]).numpy()
+        array([0.], dtype=float32)
+    """
+    return _tensor(input, "tanh").tanh()
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:
+    """GELU x * Phi(x); ``approximate='tanh'`` uses the tanh formula (as PyTorch).
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> round(float(F.gelu([1.0]).numpy()[0]), 4)
+        0.8413
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(
+            f"gelu(): argument 'approximate' must be 'none' or 'tanh', got {approximate!r}"
+        )
+    x, _ = _float_input(input, "gelu")
+    return _F.GELUFunction.apply(x, approximate=approximate)
+
+
+def _axis(dim: Optional[int], axis: Optional[int], ndim: int, fn: str) -> int:
+    if axis is not None and dim is not None and axis != dim:
+        raise TypeError(f"{fn}(): give 'dim' or its alias 'axis', not both")
+    d = dim if dim is not None else (axis if axis is not None else -1)
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not -ndim <= d < max(ndim, 1):
+        raise ValueError(f"{fn}(): dim {d!r} is out of range for an input with {ndim} dimensions")
+    return int(d)
+
+
+def softmax(input: Any, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (default -1; ``axis`` is an alias).
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> F.softmax([[0.0, 0.0]], dim=1).numpy()
+        array([[0.5, 0.5]], dtype=float32)
+    """
+    x, a = _float_input(input, "softmax")
+    return _F.SoftmaxFunction.apply(x, axis=_axis(dim, axis, a.ndim, "softmax"))
+
+
+def log_softmax(input: Any, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably in one pass.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> np.exp(F.log_softmax([[0.0, 0.0]], dim=1).numpy())
+        array([[0.5, 0.5]], dtype=float32)
+    """
+    x, a = _float_input(input, "log_softmax")
+    return _F.LogSoftmaxFunction.apply(x, axis=_axis(dim, axis, a.ndim, "log_softmax"))
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (when training).
+
+    Draws from ``fastdl.get_generator()``.
+
+    Example:
+        >>> from fastdl.nn import functional as F
+        >>> F.dropout([1.0, 2.0], p=0.5, training=False).numpy()
+        array([1., 2.], dtype=float32)
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout(): probability 'p' must be in [0, 1], got {p!r}")
+    x = _tensor(input, "dropout")
+    if not training or p == 0.0:
+        return x
+    a = x.data
+    if p == 1.0:
+        mask = np.zeros(a.shape, a.dtype)
+    else:
+        keep = get_generator().random(
+            a.shape, dtype=np.float64 if a.dtype == np.float64 else np.float32
+        )
+        mask = (keep >= p).astype(a.dtype)
+        mask *= a.dtype.type(1.0 / (1.0 - p))
+    return _F.DropoutFunction.apply(x, mask)
+
+
+def _check_bn_input(x: np.ndarray, C: Optional[int], fn: str) -> None:
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"{fn}(): expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {x.shape}"
+        )
+    if C is not None and x.shape[1] != C:
+        raise ValueError(f"{fn}(): expected input with {C} channels (dim 1), got shape {x.shape}")
+
+
+def batch_norm(
+    input: Any,
+    running_mean: Optional[np.ndarray],
+    running_var: Optional[np.ndarray],
+    weight: Any = None,
+    bias: Any = None,
+    training: bool = False,
+    momentum: Optional[float] = 0.1,
+    eps: float = 1e-5,
+    num_batches_tracked: Optional[np.ndarray] = None,
+) -> Tensor:
+    """Batch normalisation over (N, C) or (N, C, L), PyTorch semantics.
+
+    Training normalises with the batch's biased variance and, when running arrays are given,
+    updates them in place: ``running = (1 - momentum) running + momentum * batch`` with the
+    *unbiased* variance in ``running_var`` (``momentum=None``: cumulative average, counted in
+    ``num_batches_tracked``). Evaluation uses the running statistics.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> x = np.array([[1.0], [3.0]])
+        >>> rm, rv = np.zeros(1), np.ones(1)
+        >>> F.batch_norm(x, rm, rv, training=True).numpy().ravel().round(3)
+        array([-1.,  1.])
+        >>> rm, rv
+        (array([0.2]), array([1.1]))
+    """
+    fn = "batch_norm"
+    x_in, x = _float_input(input, fn)
+    C = x.shape[1] if x.ndim >= 2 else None
+    _check_bn_input(x, C, fn)
+    # compute in the layer's dtype: float64 NumPy data may feed a float32 layer
+    ref = weight if weight is not None else running_mean
+    if ref is not None and _data(ref, fn, "weight").dtype != x.dtype:
+        x_in = _like(x_in, _data(ref, fn, "weight").dtype, fn, "input")
+        x = _data(x_in, fn, "input")
+    for name, v in (("weight", weight), ("bias", bias)):
+        if v is not None and _data(v, fn, name).shape != (C,):
+            raise ValueError(
+                f"{fn}(): argument '{name}' must have shape ({C},), got {_data(v, fn, name).shape}"
+            )
+    if weight is not None:
+        weight = _like(weight, x.dtype, fn, "weight")
+    if bias is not None:
+        bias = _like(bias, x.dtype, fn, "bias")
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{fn}(): evaluation mode needs running_mean and running_var")
+        rm = np.asarray(running_mean, dtype=x.dtype)
+        rv = np.asarray(running_var, dtype=x.dtype)
+        return _F.BatchNormEvalFunction.apply(x_in, weight, bias, rm, rv, eps=eps)
+    n = x.size // C
+    if n <= 1:
+        raise ValueError(
+            f"{fn}(): expected more than 1 value per channel when training, got input shape "
+            f"{x.shape}"
+        )
+    track = running_mean is not None and running_var is not None
+    if track and momentum is None:  # cumulative moving average
+        if num_batches_tracked is None:
+            raise ValueError(f"{fn}(): momentum=None needs num_batches_tracked")
+        momentum = 1.0 / float(num_batches_tracked + 1)
+    y = _F.BatchNormFunction.apply(
+        x_in,
+        weight,
+        bias,
+        eps=eps,
+        running_mean=running_mean if track else None,
+        running_var=running_var if track else None,
+        momentum=0.1 if momentum is None else float(momentum),
+    )
+    if num_batches_tracked is not None:
+        num_batches_tracked += 1
+    return y
+
+
+def layer_norm(
+    input: Any,
+    normalized_shape: Union[int, Sequence[int]],
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` axes (biased variance), then affine.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> F.layer_norm(np.array([[1.0, 3.0]]), 2).numpy().round(3)
+        array([[-1.,  1.]])
+    """
+    fn = "layer_norm"
+    shape = (
+        (normalized_shape,)
+        if isinstance(normalized_shape, (int, np.integer))
+        else tuple(normalized_shape)
+    )
+    x_in, x = _float_input(input, fn)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
+        raise ValueError(f"{fn}(): input of shape {x.shape} must end with normalized_shape {shape}")
+    for name, v in (("weight", weight), ("bias", bias)):
+        if v is not None and _data(v, fn, name).shape != shape:
+            raise ValueError(
+                f"{fn}(): argument '{name}' must have shape {shape}, got {_data(v, fn, name).shape}"
+            )
+    if weight is not None:
+        weight = _like(weight, x.dtype, fn, "weight")
+    if bias is not None:
+        bias = _like(bias, x.dtype, fn, "bias")
+    return _F.LayerNormFunction.apply(x_in, weight, bias, ndim=k, eps=eps)
+
+
+# -- losses -----------------------------------------------------------------------------------
+def _pair(input: Any, target: Any, fn: str) -> Tuple[Any, Any]:
+    """Float input and a same-shape target in its dtype (ints/bools cast), else ValueError."""
+    x_in, x = _float_input(input, fn)
+    t = _data(target, fn, "target")
+    if t.shape != x.shape:
+        raise ValueError(
+            f"{fn}(): target shape {t.shape} must match input shape {x.shape} (no broadcasting: "
+            "an (N,) target against (N, 1) outputs is a common silent bug)"
+        )
+    return x_in, _like(target, x.dtype, fn, "target")
+
+
+def _weight(weight: Any, x: np.ndarray, fn: str, arg: str = "weight") -> Optional[np.ndarray]:
+    if weight is None:
+        return None
+    w = _data(weight, fn, arg)
+    try:
+        np.broadcast_shapes(w.shape, x.shape)
+    except ValueError:
+        raise ValueError(
+            f"{fn}(): '{arg}' of shape {w.shape} does not broadcast to the input {x.shape}"
+        ) from None
+    return w.astype(x.dtype, copy=False)
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean", *, half: bool = False) -> Tensor:
+    """Mean squared error: (input - target)^2, reduced (PyTorch's convention).
+
+    ``half=True`` gives the seed's 1/2 (yhat - y)^2, whose gradient is (yhat - y) rather than
+    2 (yhat - y). Shapes must match exactly.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> float(F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 0.0])).numpy())
+        5.0
+        >>> float(F.mse_loss(np.array([1.0, 3.0]), np.array([0.0, 0.0]), half=True).numpy())
+        2.5
+    """
+    _check_reduction(reduction, "mse_loss")
+    x, t = _pair(input, target, "mse_loss")
+    return _F.MSELossFunction.apply(x, t, reduction=reduction, half=bool(half))
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """BCE on probabilities: -w [y log p + (1 - y) log(1 - p)], logs clamped at -100.
+
+    The clamp (as in PyTorch) keeps p = 0 or 1 finite. Inputs outside [0, 1] are a ValueError.
+    Prefer :func:`binary_cross_entropy_with_logits` after a sigmoid: it is stable.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> float(F.binary_cross_entropy(np.array([1.0]), np.array([0.0])).numpy())
+        100.0
+    """
+    fn = "binary_cross_entropy"
+    _check_reduction(reduction, fn)
+    x, t = _pair(input, target, fn)
+    a = _data(x, fn, "input")
+    if a.size and not (a.min() >= 0 and a.max() <= 1):
+        raise ValueError(f"{fn}(): all elements of 'input' must be probabilities in [0, 1]")
+    return _F.BCELossFunction.apply(x, t, _weight(weight, a, fn), reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """Sigmoid + BCE on logits in one stable formula (finite for logits of +-1e4 and beyond).
+
+    ``pos_weight`` (broadcast over the last axis) weighs the positive term, as in PyTorch.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> float(F.binary_cross_entropy_with_logits(np.array([1e4]), np.array([0.0])).numpy())
+        10000.0
+    """
+    fn = "binary_cross_entropy_with_logits"
+    _check_reduction(reduction, fn)
+    x, t = _pair(input, target, fn)
+    a = _data(x, fn, "input")
+    return _F.BCEWithLogitsFunction.apply(
+        x, t, _weight(weight, a, fn), _weight(pos_weight, a, fn, "pos_weight"), reduction=reduction
+    )
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits (N, C) or (N, C, d...) against integer class targets (N, d...).
+
+    Log-softmax and the negative log-likelihood are one node (fused ``ops.log_softmax``).
+    ``weight`` (C,) rescales classes; targets equal to ``ignore_index`` are skipped ('mean'
+    divides by the summed weights of the kept targets, as PyTorch does).
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl.nn import functional as F
+        >>> logits = np.zeros((2, 4))
+        >>> round(float(F.cross_entropy(logits, np.array([0, 3])).numpy()), 4)  # log 4
+        1.3863
+    """
+    fn = "cross_entropy"
+    _check_reduction(reduction, fn)
+    x_in, x = _float_input(input, fn)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{fn}(): input must be (N, C) or (N, C, d...) logits, got shape {x.shape}"
+        )
+    if isinstance(target, Tensor):
+        target = target.data
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{fn}(): target must hold integer class indices (e.g. int64), got dtype {t.dtype}"
+        )
+    expected = (x.shape[0],) + x.shape[2:]
+    if t.shape != expected:
+        raise ValueError(
+            f"{fn}(): target shape {t.shape} must be {expected} for input shape {x.shape}"
+        )
+    C = x.shape[1]
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bad.any():
+        raise ValueError(
+            f"{fn}(): target values must be in [0, {C - 1}] (or ignore_index={ignore_index}), "
+            f"got {t[bad].ravel()[0]}"
+        )
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}(): label_smoothing must be in [0, 1], got {label_smoothing}")
+    w = None
+    if weight is not None:
+        w = _data(weight, fn, "weight")
+        if w.shape != (C,):
+            raise ValueError(f"{fn}(): argument 'weight' must have shape ({C},), got {w.shape}")
+        w = w.astype(x.dtype, copy=False)
+    return _F.CrossEntropyFunction.apply(
+        x_in,
+        t.astype(np.intp, copy=False),
+        w,
+        ignore_index=ignore_index,
+        reduction=reduction,
+        label_smoothing=float(label_smoothing),
+    )

@@ -1,0 +1,51 @@
+"""``fastdl.nn.utils``: gradient clipping."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Union
+
+import numpy as np
+
+from .. import ops
+from ..tensor import Tensor
+
+__all__ = ["clip_grad_norm_"]
+
+
+def clip_grad_norm_(
+    parameters: Union[Tensor, Iterable[Tensor]],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> np.float64:
+    """Scale the gradients in place so their joint norm is at most ``max_norm``.
+
+    The norm is taken over all gradients together, as if concatenated (one kernel call);
+    when it exceeds ``max_norm`` every gradient is multiplied by ``max_norm / (norm + 1e-6)``
+    (PyTorch's rule). Returns the norm before clipping (an ``np.float64``; ``.item()`` works).
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl import nn
+        >>> p = nn.Parameter(np.zeros(2)); p.grad = nn.Parameter(np.array([3.0, 4.0]))
+        >>> float(nn.utils.clip_grad_norm_([p], 1.0)), p.grad.numpy().round(4)
+        (5.0, array([0.6, 0.8]))
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    grads = [p.grad.data for p in parameters if p.grad is not None]
+    max_norm = float(max_norm)
+    norm_type = float(norm_type)
+    if not grads:
+        return np.float64(0.0)
+    total = np.float64(ops.grad_norm(grads, norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm_(): the total norm of order {norm_type} of the gradients is "
+            f"{total}; set error_if_nonfinite=False to clip anyway"
+        )
+    coef = max_norm / (float(total) + 1e-6)
+    if coef < 1.0:
+        ops.scale_(grads, coef)
+    return total

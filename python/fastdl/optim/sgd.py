@@ -1,0 +1,99 @@
+"""``SGD``: stochastic gradient descent with momentum, PyTorch's update or the seed's form."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import numpy as np
+
+from .. import ops
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+_sgd_step = ops.sgd_step
+
+
+class SGD(Optimizer):
+    """Gradient descent with optional momentum, Nesterov and L2 weight decay.
+
+    PyTorch's update (default): ``g += wd * p``; ``b = mu * b + (1 - dampening) * g`` (``b = g``
+    on the first step); ``p -= lr * (g + mu * b if nesterov else b)``.
+
+    ``seed_form=True`` is the seed notes' momentum, an exponential moving average of the
+    gradients started at zero: ``m = mu * m + (1 - mu) * g``; ``p -= lr * m``. It equals PyTorch's
+    with ``dampening=mu`` and a zero initial buffer, so its steps are (1 - mu) times smaller at
+    first: with the same lr it moves 1/(1 - mu) times slower than PyTorch's form in the long run.
+    Plain gradient descent is ``SGD(params, lr)`` on the full batch.
+
+    All parameters of a group are updated in one fused kernel call (``ops.sgd_step``).
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl import nn, optim
+        >>> p = nn.Parameter(np.array([1.0])); opt = optim.SGD([p], lr=0.1, momentum=0.9)
+        >>> p.grad = nn.Parameter(np.array([1.0])); opt.step(); p.numpy()
+        array([0.9])
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        seed_form: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            seed_form=seed_form,
+        )
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group: Dict[str, Any]) -> None:
+        super()._validate_group(group)
+        if group["momentum"] < 0:
+            raise ValueError(f"SGD: invalid momentum {group['momentum']}")
+        if group["weight_decay"] < 0:
+            raise ValueError(f"SGD: invalid weight_decay {group['weight_decay']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        if group["seed_form"] and (group["nesterov"] or group["dampening"] != 0):
+            raise ValueError(
+                "SGD: seed_form=True (dampening = momentum) takes no 'dampening' or 'nesterov'"
+            )
+
+    def _names_for(self, group: Dict[str, Any]) -> tuple:
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _step_group(
+        self,
+        group: Dict[str, Any],
+        params: List[np.ndarray],
+        grads: List[np.ndarray],
+        state: Dict[str, List[np.ndarray]],
+        step: int,
+    ) -> None:
+        momentum = group["momentum"]
+        seed = group["seed_form"]
+        # The buffers start at zero; first_step makes PyTorch's form start them at the first
+        # gradient (buf = g, no dampening) and the seed form at (1 - mu) g.
+        _sgd_step(
+            params,
+            grads,
+            state["momentum_buffer"] if momentum != 0 else None,
+            lr=group["lr"],
+            momentum=momentum,
+            dampening=0.0 if seed else group["dampening"],
+            nesterov=group["nesterov"],
+            weight_decay=group["weight_decay"],
+            seed_form=seed,
+            first_step=step == 1,
+        )
