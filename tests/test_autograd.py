@@ -389,3 +389,26 @@ def test_function_saved_tensors_after_free():
     y.sum().backward()
     with pytest.raises(RuntimeError, match="second time"):
         ctx.saved_tensors  # noqa: B018
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = []
+
+    def worker():
+        seen.append(fastdl.is_grad_enabled())
+        with fastdl.no_grad():
+            seen.append(fastdl.is_grad_enabled())
+            started.set()
+            release.wait(5)
+
+    started, release = threading.Event(), threading.Event()
+    th = threading.Thread(target=worker)
+    th.start()
+    started.wait(5)
+    x = fastdl.tensor([1.0], requires_grad=True)
+    assert fastdl.is_grad_enabled() and (x * 2).requires_grad  # other thread's no_grad
+    release.set()
+    th.join()
+    assert seen == [True, False]

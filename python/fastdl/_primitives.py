@@ -31,7 +31,11 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1
     )
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+    # np.add.reduce, not np.sum: the fromnumeric wrapper costs microseconds on small arrays
+    return _reduce_add(g, axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
+
+
+_reduce_add = np.add.reduce
 
 
 def _float_pair(a: np.ndarray, b: np.ndarray) -> bool:
@@ -172,7 +176,7 @@ class Pow(Node):
         ad, bd, out = self.saved
         ga = gb = None
         if a is not None:
-            ga = unbroadcast(g * bd * np.power(ad, bd - 1), a.data.shape)
+            ga = unbroadcast(g * bd * ad ** (bd - 1), a.data.shape)
         if b is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = unbroadcast(g * out * np.log(ad), b.data.shape)
@@ -323,12 +327,12 @@ def _matmul_grads(g, ad, bd, need_a, need_b):
         g2 = g2[..., None]
     ga = gb = None
     if need_a:
-        ga = matmul(g2, np.swapaxes(b2, -1, -2))
+        ga = matmul(g2, b2.swapaxes(-1, -2))
         if ad.ndim == 1:
             ga = ga[..., 0, :]
         ga = unbroadcast(ga, ad.shape)
     if need_b:
-        gb = matmul(np.swapaxes(a2, -1, -2), g2)
+        gb = matmul(a2.swapaxes(-1, -2), g2)
         if bd.ndim == 1:
             gb = gb[..., 0]
         gb = unbroadcast(gb, bd.shape)
@@ -365,13 +369,20 @@ class Linear(Node):
 
 
 def _expand_reduced(g, in_shape, axes, keepdims):
-    """Reshape a reduction's gradient so it broadcasts against the input."""
-    if not keepdims:
-        if axes is None:
-            g = np.reshape(g, (1,) * len(in_shape))
-        else:
-            g = np.expand_dims(g, axes)
-    return g
+    """Reshape a reduction's gradient so it broadcasts against the input (keepdims form)."""
+    if keepdims:
+        return g
+    if axes is None:
+        return g.reshape((1,) * len(in_shape))
+    return g.reshape(tuple(1 if i in axes else s for i, s in enumerate(in_shape)))
+
+
+def _broadcast(g, shape):
+    """``g`` broadcast to ``shape`` as a fresh contiguous array (np.broadcast_to is a slow
+    Python wrapper, and kernels downstream want contiguous input anyway)."""
+    out = np.empty(shape, g.dtype)
+    out[...] = g
+    return out
 
 
 class Sum(Node):
@@ -381,7 +392,7 @@ class Sum(Node):
     def backward(self, g):
         axes, keepdims = self.saved
         shape = self.parents[0].data.shape
-        return (np.broadcast_to(_expand_reduced(g, shape, axes, keepdims), shape),)
+        return (_broadcast(_expand_reduced(g, shape, axes, keepdims), shape),)
 
 
 class Max(Node):
@@ -391,7 +402,7 @@ class Max(Node):
     def backward(self, g):
         x, outk, axes, keepdims = self.saved
         mask = x == outk
-        count = np.sum(mask, axis=axes, keepdims=True)
+        count = _reduce_add(mask, axis=axes, keepdims=True, dtype=np.intp)
         gk = _expand_reduced(g, x.shape, axes, keepdims)
         return (np.where(mask, gk / count, np.zeros((), gk.dtype)).astype(g.dtype, copy=False),)
 

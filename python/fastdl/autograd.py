@@ -13,6 +13,7 @@ called with ``retain_graph=True``.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -31,10 +32,15 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _GradMode:
-    """Process-wide switch read on every op (a class attribute: the cheapest global lookup)."""
+class _GradModeState(threading.local):
+    """Grad mode, per thread as in PyTorch (a loader or evaluation thread inside no_grad must
+    not switch off recording in the training thread). Read on every op that needs a gradient.
+    """
 
     enabled = True
+
+
+_GradMode = _GradModeState()
 
 
 def is_grad_enabled() -> bool:

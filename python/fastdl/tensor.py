@@ -334,7 +334,7 @@ class Tensor:
     def sum(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes when None); negative axes count from the end."""
         axes = _norm_axes(axis, self.data.ndim, "sum")
-        d = np.sum(self.data, axis=axes, keepdims=keepdims)
+        d = self.data.sum(axis=axes, keepdims=keepdims)  # the method: no fromnumeric wrapper
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Sum((self,), (axes, keepdims)))
         return _make(d, None)
@@ -350,8 +350,8 @@ class Tensor:
     def max(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         axes = _norm_axes(axis, self.data.ndim, "max")
         x = self.data
-        outk = np.max(x, axis=axes, keepdims=True)
-        d = outk if keepdims else np.reshape(outk, _reduced_shape(x.shape, axes))
+        outk = x.max(axis=axes, keepdims=True)
+        d = outk if keepdims else outk.reshape(_reduced_shape(x.shape, axes))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Max((self,), (x, outk, axes, keepdims)))
         return _make(d, None)
@@ -796,11 +796,9 @@ def power(a: Any, b: Any) -> Tensor:
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
-    d = np.power(ad, bd)
+    d = ad**bd  # the operator: NumPy fast-paths scalar exponents (x**2 is a square)
     if (ar or br) and _GradMode.enabled:
-        return _make(
-            d, P.Pow((a if ar else None, b if br else None), (_asarray(ad), _asarray(bd), d))
-        )
+        return _make(d, P.Pow((a if ar else None, b if br else None), (ad, bd, d)))
     return _make(d, None)
 
 
