@@ -217,3 +217,19 @@ def test_against_torch(name, f, tf, shapes, dt):
     for x, t in zip(xs, ts):
         assert x.grad.dtype == dt
         np.testing.assert_allclose(x.grad.data, t.grad.numpy(), **tol)
+
+
+class Sub(Tensor):
+    """A Tensor subclass, as nn.Parameter: Python tries its reflected methods first."""
+
+
+def test_subclass_operands_keep_operator_order():
+    a = fastdl.tensor([5.0, 7.0], requires_grad=True)
+    p = Sub(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    r = a - p  # Python calls Sub.__rsub__(p, a) first
+    np.testing.assert_array_equal(r.data, [4.0, 5.0])
+    assert type(r) is Tensor
+    (r * p).sum().backward()
+    np.testing.assert_array_equal(p.grad.data, [5.0 - 2.0, 7.0 - 4.0])
+    np.testing.assert_array_equal(a.grad.data, [1.0, 2.0])
+    np.testing.assert_array_equal((2.0 - p).data, [1.0, 0.0])

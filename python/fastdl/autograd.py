@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
@@ -275,12 +275,16 @@ def _run(root: Node, g: Any, retain: bool) -> None:
 class FunctionCtx(Node):
     """The ``ctx`` of a user :class:`Function`: save arrays, set attributes, read flags."""
 
+    # Fixed fields in slots (read on every backward); user attributes go to __dict__.
+    __slots__ = ("needs_input_grad", "_fn", "_meta", "nout", "__dict__")
+
     def __init__(self, fn: type, parents: tuple, needs: tuple) -> None:
         self.parents = parents
         self.saved = None
         self.needs_input_grad = needs
         self._fn = fn
-        self._meta: list = []
+        self._meta = None
+        self.nout = 1
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward (freed after it, unless retain_graph=True)."""
@@ -297,11 +301,14 @@ class FunctionCtx(Node):
         return self._fn.__name__ + "Backward"
 
     def backward(self, g: Any) -> tuple:
-        gs = list(g) if self.nout != 1 else [g]
-        for i, gi in enumerate(gs):
-            if gi is None:  # an output nobody used: its gradient is zero
-                shape, dtype = self._meta[i]
-                gs[i] = np.zeros(shape, dtype)
+        if self.nout == 1:
+            gs = [g]
+        else:
+            gs = list(g)
+            for i, gi in enumerate(gs):
+                if gi is None:  # an output nobody used: its gradient is zero
+                    shape, dtype = self._meta[i]
+                    gs[i] = np.zeros(shape, dtype)
         res = self._fn.backward(self, *gs)
         if not isinstance(res, tuple):
             res = (res,)
@@ -362,39 +369,44 @@ class Function:
         T = _tensor_type
         arrays = []
         parents = []
+        needs = []
         for a in args:
             if isinstance(a, T):
                 arrays.append(a.data)
-                parents.append(a if a.requires_grad else None)
+                if a.requires_grad:
+                    parents.append(a)
+                    needs.append(True)
+                    continue
             else:
                 arrays.append(a)
-                parents.append(None)
-        for k, v in kwargs.items():
-            if isinstance(v, T):
-                kwargs[k] = v.data
-        needs = tuple(p is not None for p in parents)
-        track = _GradMode.enabled and any(needs)
-        ctx = FunctionCtx(cls, tuple(parents), needs)
-        prev = _GradMode.enabled
-        _GradMode.enabled = False
+            parents.append(None)
+            needs.append(False)
+        if kwargs:
+            for k, v in kwargs.items():
+                if isinstance(v, T):
+                    kwargs[k] = v.data
+        mode = _GradMode
+        prev = mode.enabled
+        track = prev and True in needs
+        ctx = FunctionCtx(cls, tuple(parents) if track else None, tuple(needs))
+        mode.enabled = False  # forward works on ndarrays; nothing inside it is recorded
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
         finally:
-            _GradMode.enabled = prev
-        multi = isinstance(out, tuple)
-        outs = out if multi else (out,)
-        res = []
-        for i, o in enumerate(outs):
-            o = np.asarray(o)
-            t = _wrap(o)
+            mode.enabled = prev
+        if type(out) is tuple:
+            res = tuple(_output(o, ctx if track else None, i) for i, o in enumerate(out))
             if track:
-                t.requires_grad = True
-                t._ctx = ctx
-                t._oi = i
-                ctx._meta.append((o.shape, o.dtype))
-            res.append(t)
-        if track and multi:
-            ctx.nout = len(outs)
-        if not track:
-            ctx.parents = None
-        return tuple(res) if multi else res[0]
+                ctx.nout = len(out)
+                ctx._meta = [(t.data.shape, t.data.dtype) for t in res]
+            return res
+        return _output(out, ctx if track else None, 0)
+
+
+def _output(o: Any, ctx: Optional[FunctionCtx], i: int) -> Any:
+    t = _wrap(o if type(o) is np.ndarray else np.asarray(o))
+    if ctx is not None:
+        t.requires_grad = True
+        t._ctx = ctx
+        t._oi = i
+    return t
