@@ -76,3 +76,37 @@ def batch_norm_backward(
     grad_bias: np.ndarray | None,
     training: bool,
 ) -> None: ...
+
+# attention (bind_attention.cpp)
+def attention_forward(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None,
+    q_index: np.ndarray,
+    k_index: np.ndarray,
+    v_index: np.ndarray,
+    mask_index: np.ndarray | None,
+    is_causal: bool,
+    scale: float,
+    out: np.ndarray,
+    lse: np.ndarray,
+) -> None: ...
+def attention_backward(
+    grad: np.ndarray,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    out: np.ndarray,
+    lse: np.ndarray,
+    mask: np.ndarray | None,
+    q_index: np.ndarray,
+    k_index: np.ndarray,
+    v_index: np.ndarray,
+    mask_index: np.ndarray | None,
+    is_causal: bool,
+    scale: float,
+    dq: np.ndarray,
+    dk: np.ndarray,
+    dv: np.ndarray,
+) -> None: ...
