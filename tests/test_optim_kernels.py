@@ -38,7 +38,7 @@ def adam_ref(p, g, m, v, vmax, *, step, lr, beta1, beta2, eps, weight_decay, dec
             p *= 1 - lr * weight_decay
         else:
             g = g + weight_decay * p
-    m[...] = beta1 * m + (1 - beta1) * g
+    m[...] = m + (1 - beta1) * (g - m)  # torch.lerp(m, g, 1 - beta1)
     v[...] = beta2 * v + (1 - beta2) * g * g
     if amsgrad:
         np.maximum(vmax, v, out=vmax)
@@ -147,6 +147,14 @@ def test_adam_matches_numpy_float64(isa, cfg):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     # The reference really moved the parameters (a no-op kernel would fail above, but be sure).
     assert not np.allclose(got[0][0], make(SHAPES, np.float64)[0])
+
+
+def test_adam_small_beta1_matches_numpy(isa):
+    # 1 - beta1 >= 1/2 takes lerp's other branch (from g rather than from m).
+    got, ref = run_adam(np.float64, ADAM_CONFIGS[1], betas=(0.3, 0.5))
+    for g_list, r_list in zip(got, ref):
+        for a, b in zip(g_list, r_list):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("cfg", ADAM_CONFIGS[:4], ids=cfg_id)

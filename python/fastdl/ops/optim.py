@@ -70,7 +70,7 @@ def adam_step(
 
         p *= 1 - lr*weight_decay               # AdamW only (decoupled weight decay)
         g  = g + weight_decay*p                # Adam only (L2 penalty; g itself is not written)
-        m  = beta1*m + (1 - beta1)*g           # exp_avgs
+        m  = m + (1 - beta1)*(g - m)           # exp_avgs: lerp, = beta1*m + (1 - beta1)*g
         v  = beta2*v + (1 - beta2)*g*g         # exp_avg_sqs
         vmax = max(vmax, v)                    # amsgrad only (max_exp_avg_sqs); then v := vmax
         p -= lr/(1 - beta1**t) * m / (sqrt(v)/sqrt(1 - beta2**t) + eps)

@@ -46,7 +46,7 @@ inline int64_t total_of(const Tensor* ts, int64_t count) {
 // Adam / AdamW / AMSGrad, PyTorch's fused CPU formula in the parameter's precision:
 //   p *= 1 - lr*wd                          (AdamW)
 //   g += wd*p                               (Adam with L2 weight decay)
-//   m = beta1*m + (1-beta1)*g;  v = beta2*v + (1-beta2)*g*g;  vmax = max(vmax, v)  (amsgrad)
+//   m = lerp(m, g, 1-beta1);  v = beta2*v + (1-beta2)*g*g;  vmax = max(vmax, v)  (amsgrad)
 //   p -= step_size*m / (sqrt(v or vmax)/sqrt(1-beta2^t) + eps),  step_size = lr/(1-beta1^t)
 // One pass: read p, g, m, v (vmax); write p, m, v (vmax).
 template <class T, bool kL2, bool kDecay, bool kAms>
@@ -57,7 +57,9 @@ void adam_piece(const AdamTensor<T>& t, int64_t s, int64_t e, const AdamConsts& 
   T* __restrict v = t.exp_avg_sq + s;
   T* __restrict vmax = kAms ? t.max_exp_avg_sq + s : nullptr;
   const int64_t n = e - s;
-  const T b1 = T(c.beta1), ib1 = T(1.0 - c.beta1);
+  // m moves towards g by w = 1 - beta1, as torch.lerp: from m when w < 1/2, else from g.
+  const T w = T(1.0 - c.beta1), w_from_g = T(1) - w;
+  const bool from_m = w < T(0.5);
   const T b2 = T(c.beta2), ib2 = T(1.0 - c.beta2);
   const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(c.decay_factor);
   const T step_size = T(c.step_size), bc2 = T(c.bias_corr2_sqrt);
@@ -66,8 +68,9 @@ void adam_piece(const AdamTensor<T>& t, int64_t s, int64_t e, const AdamConsts& 
     T gi = g[i];
     if (kDecay) pi = pi * decay;
     if (kL2) gi = gi + pi * wd;
-    const T mi = m[i] * b1 + gi * ib1;
-    const T vi = v[i] * b2 + gi * gi * ib2;
+    const T diff = gi - m[i];
+    const T mi = from_m ? m[i] + w * diff : gi - diff * w_from_g;
+    const T vi = v[i] * b2 + ib2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
     T vd = vi;
