@@ -162,10 +162,18 @@ class MSELossFunction(Function):
         ctx.reduction = reduction
         ctx.half = half
         ctx.save_for_backward(d)
-        loss = d * d
-        if half:
-            loss *= 0.5
-        return _reduce(loss, reduction)
+        if reduction == "none":
+            loss = d * d
+            if half:
+                loss *= 0.5
+            return loss
+        dr = d.reshape(-1)
+        s = np.dot(dr, dr)  # sum of squares in one BLAS call, no temporary
+        if reduction == "mean" and d.size:
+            s = s / d.size
+        elif reduction == "mean":
+            s = np.nan
+        return np.asarray(s * 0.5 if half else s, dtype=d.dtype)
 
     @staticmethod
     def backward(ctx, g):

@@ -110,8 +110,9 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
         (1, 3)
     """
     fn = "linear"
-    w = _data(weight, fn, "weight")
-    x = _data(input, fn, "input")
+    # isinstance/type checks inline: this runs once per layer per step
+    w = weight.data if isinstance(weight, Tensor) else _data(weight, fn, "weight")
+    x = input.data if isinstance(input, Tensor) else _data(input, fn, "input")
     if w.ndim != 2:
         raise ValueError(
             f"{fn}(): argument 'weight' must be 2-D (d_in, d_out), got shape {w.shape}"
@@ -122,12 +123,13 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
             f"weight's d_in), got {x.shape[-1] if x.ndim else 'a 0-d input'}"
         )
     if bias is not None:
-        b = _data(bias, fn, "bias")
+        b = bias.data if isinstance(bias, Tensor) else _data(bias, fn, "bias")
         if b.shape != (w.shape[1],):
             raise ValueError(
                 f"{fn}(): argument 'bias' must have shape ({w.shape[1]},), got {b.shape}"
             )
-        bias = _like(bias, w.dtype, fn, "bias")
+        if b.dtype != w.dtype:
+            bias = _like(bias, w.dtype, fn, "bias")
     if x.dtype != w.dtype:
         input = _like(input, w.dtype, fn, "input")
     return _F.LinearFunction.apply(input, weight, bias, activation=activation)
@@ -369,14 +371,17 @@ def layer_norm(
 # -- losses -----------------------------------------------------------------------------------
 def _pair(input: Any, target: Any, fn: str) -> Tuple[Any, Any]:
     """Float input and a same-shape target in its dtype (ints/bools cast), else ValueError."""
-    x_in, x = _float_input(input, fn)
-    t = _data(target, fn, "target")
+    if isinstance(input, Tensor) and input.data.dtype.kind == "f":
+        x_in, x = input, input.data
+    else:
+        x_in, x = _float_input(input, fn)
+    t = target.data if isinstance(target, Tensor) else _data(target, fn, "target")
     if t.shape != x.shape:
         raise ValueError(
             f"{fn}(): target shape {t.shape} must match input shape {x.shape} (no broadcasting: "
             "an (N,) target against (N, 1) outputs is a common silent bug)"
         )
-    return x_in, _like(target, x.dtype, fn, "target")
+    return x_in, (target if t.dtype == x.dtype else _like(target, x.dtype, fn, "target"))
 
 
 def _weight(weight: Any, x: np.ndarray, fn: str, arg: str = "weight") -> Optional[np.ndarray]:

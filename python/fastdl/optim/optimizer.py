@@ -22,11 +22,32 @@ __all__ = ["Optimizer"]
 class _GroupState:
     """The fused-kernel view of one parameter group's state."""
 
-    __slots__ = ("arrays", "steps")
+    __slots__ = ("arrays", "steps", "common")
 
     def __init__(self, arrays: Dict[str, List[np.ndarray]], steps: np.ndarray) -> None:
         self.arrays = arrays  # state name -> one array per parameter, in group order
-        self.steps = steps  # int64 step count per parameter
+        self.steps = steps  # int64 step count per parameter (valid when common is None)
+        # Usually every parameter is at the same step: then the count is this one Python int
+        # and the hot path does no NumPy work. None once counts diverge (a parameter had no
+        # gradient on some step).
+        self.common: Optional[int] = None
+        self._merge()
+
+    def _merge(self) -> None:
+        st = self.steps
+        if len(st) and (st == st[0]).all():
+            self.common = int(st[0])
+
+    def counts(self) -> np.ndarray:
+        """Step count per parameter (read-only view)."""
+        return np.full(len(self.steps), self.common) if self.common is not None else self.steps
+
+    def split(self) -> np.ndarray:
+        """Switch to per-parameter counts and return them for updating."""
+        if self.common is not None:
+            self.steps[:] = self.common
+            self.common = None
+        return self.steps
 
 
 class Optimizer:
@@ -133,10 +154,11 @@ class Optimizer:
         for group, gs in zip(self.param_groups, self._gstate):
             if gs is None:
                 continue
+            counts = gs.counts()
             for i, p in enumerate(group["params"]):
-                if gs.steps[i] == 0:
+                if counts[i] == 0:
                     continue
-                entry: Dict[str, Any] = {"step": int(gs.steps[i])}
+                entry: Dict[str, Any] = {"step": int(counts[i])}
                 for name, arrs in gs.arrays.items():
                     entry[name] = arrs[i]
                 out[p] = entry
@@ -163,10 +185,11 @@ class Optimizer:
             g["params"] = list(range(start, start + n))
             groups.append(g)
             if gs is not None:
+                counts = gs.counts()
                 for i in range(n):
-                    if gs.steps[i] == 0:
+                    if counts[i] == 0:
                         continue
-                    entry: Dict[str, Any] = {"step": int(gs.steps[i])}
+                    entry: Dict[str, Any] = {"step": int(counts[i])}
                     for name, arrs in gs.arrays.items():
                         entry[name] = arrs[i]
                     state[start + i] = entry
@@ -295,23 +318,20 @@ class Optimizer:
                 gdata = [g.data for g in grads]
             except AttributeError:  # some gradients are None
                 gdata = None
-            if gdata is not None:
-                steps = gs.steps
-                steps += 1
-                first = int(steps[0])
-                if len(steps) == 1 or (steps == first).all():
-                    self._step_group(group, [p.data for p in params], gdata, gs.arrays, first)
-                    continue
-                idx = list(range(len(params)))
-            else:
-                idx = [i for i, g in enumerate(grads) if g is not None]
-                if not idx:
-                    continue
-                gs.steps[idx] += 1
-            # rare path: a subset has gradients, or parameters are at different step counts
+            if gdata is not None and gs.common is not None:
+                # the hot path: every parameter has a gradient and the same step count
+                gs.common += 1
+                self._step_group(group, [p.data for p in params], gdata, gs.arrays, gs.common)
+                continue
+            # rare path: a subset has gradients, or the parameters' step counts differ
+            idx = [i for i, g in enumerate(grads) if g is not None]
+            if not idx:
+                continue
+            steps = gs.split()
+            steps[idx] += 1
             by_step: Dict[int, List[int]] = {}
             for i in idx:
-                by_step.setdefault(int(gs.steps[i]), []).append(i)
+                by_step.setdefault(int(steps[i]), []).append(i)
             for s, sub in by_step.items():
                 self._step_group(
                     group,
@@ -320,6 +340,7 @@ class Optimizer:
                     {n: [a[i] for i in sub] for n, a in gs.arrays.items()},
                     s,
                 )
+            gs._merge()
         return loss
 
     def _step_group(
