@@ -1,7 +1,241 @@
+// matmul with np.matmul semantics (1-d, 2-d, batched with broadcasting) and the fused
+// bias + activation epilogue, on float32/float64 arrays of any element strides.
+//
+// Unlike the other families, the operands are not required to be C-contiguous: the kernel reads
+// element strides, so a.T and other views run without a copy. Byte strides that are not a
+// multiple of the item size are a ValueError here (fastdl.ops converts those once).
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "bindings/common.h"
+#include "kernels/matmul.h"
 
 namespace fastdl::bind {
 
-void init_matmul(py::module_& m) { (void)m; }
+namespace {
+
+constexpr const char* kFn = "matmul";
+
+std::string fmt(const std::vector<int64_t>& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) {
+    out += std::to_string(s[i]);
+    if (s.size() == 1 || i + 1 < s.size()) out += ",";
+    if (i + 1 < s.size()) out += " ";
+  }
+  return out + ")";
+}
+
+// Element strides of `a`; ValueError when a byte stride is not a multiple of the item size.
+std::vector<int64_t> elem_strides(const py::array& a, const char* arg) {
+  const int64_t item = a.itemsize();
+  std::vector<int64_t> s(a.ndim());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const int64_t bs = a.strides(i);
+    if (bs % item != 0) {
+      throw py::value_error(std::string(kFn) + "(): argument '" + arg + "' has byte strides " +
+                            "that are not a multiple of its item size (" + std::to_string(item) +
+                            "); pass a copy made with np.ascontiguousarray");
+    }
+    s[i] = bs / item;
+  }
+  return s;
+}
+
+// [lo, hi) bytes that `a` may touch; empty arrays touch nothing.
+bool extent(const py::array& a, uintptr_t& lo, uintptr_t& hi) {
+  if (a.size() == 0) return false;
+  intptr_t l = 0, h = 0;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const intptr_t span = intptr_t(a.shape(i) - 1) * intptr_t(a.strides(i));
+    (span < 0 ? l : h) += span;
+  }
+  const uintptr_t base = reinterpret_cast<uintptr_t>(a.data());
+  lo = base + l;
+  hi = base + h + a.itemsize();
+  return true;
+}
+
+bool overlaps(const py::array& x, const py::array& y) {
+  uintptr_t xl, xh, yl, yh;
+  if (!extent(x, xl, xh) || !extent(y, yl, yh)) return false;
+  return xl < yh && yl < xh;
+}
+
+template <class T>
+py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
+              const py::object& bias_obj, Act act) {
+  const std::vector<int64_t> ash = shape_of(a), bsh = shape_of(b);
+  const std::vector<int64_t> ast = elem_strides(a, "a"), bst = elem_strides(b, "b");
+  const int64_t and_ = a.ndim(), bnd = b.ndim();
+  const bool a1 = and_ == 1, b1 = bnd == 1;
+  const int64_t m = a1 ? 1 : ash[and_ - 2], k = ash[and_ - 1];
+  const int64_t kb = b1 ? bsh[0] : bsh[bnd - 2], n = b1 ? 1 : bsh[bnd - 1];
+  if (k != kb) {
+    throw py::value_error(std::string(kFn) + "(): inner dimensions do not match: 'a' has shape " +
+                          fmt(ash) + " and 'b' has shape " + fmt(bsh) + " (" + std::to_string(k) +
+                          " != " + std::to_string(kb) + ")");
+  }
+  int64_t rsa = a1 ? 0 : ast[and_ - 2], csa = ast[and_ - 1];
+  const int64_t rsb = b1 ? bst[0] : bst[bnd - 2], csb = b1 ? 0 : bst[bnd - 1];
+
+  // Broadcast the batch dimensions (all but the last two; 1-d operands have none).
+  const int64_t anb = a1 ? 0 : and_ - 2, bnb = b1 ? 0 : bnd - 2;
+  const int64_t nb = std::max(anb, bnb);
+  std::vector<int64_t> bshape(nb), astb(nb, 0), bstb(nb, 0), aext(nb, 1);
+  for (int64_t d = 0; d < nb; ++d) {
+    const int64_t da = d - (nb - anb), db = d - (nb - bnb);
+    const int64_t sa = da >= 0 ? ash[da] : 1, sb = db >= 0 ? bsh[db] : 1;
+    if (sa != sb && sa != 1 && sb != 1) {
+      throw py::value_error(std::string(kFn) + "(): batch dimensions of 'a' " + fmt(ash) +
+                            " and 'b' " + fmt(bsh) + " cannot be broadcast together");
+    }
+    bshape[d] = sa == 1 ? sb : sa;
+    aext[d] = sa;
+    if (sa != 1) astb[d] = ast[da];
+    if (sb != 1) bstb[d] = bst[db];
+  }
+  std::vector<int64_t> oshape = bshape;
+  if (!a1) oshape.push_back(m);
+  if (!b1) oshape.push_back(n);
+  int64_t batch = 1;
+  for (int64_t s : bshape) batch *= s;
+
+  py::array out;
+  if (out_obj.is_none()) {
+    out = py::array_t<T>(oshape);
+  } else {
+    if (!py::isinstance<py::array>(out_obj)) {
+      throw py::type_error(std::string(kFn) + "(): argument 'out' must be a numpy.ndarray, got " +
+                           std::string(py::str(py::type::handle_of(out_obj).attr("__name__"))));
+    }
+    out = py::reinterpret_borrow<py::array>(out_obj);
+    if (!out.dtype().is(py::dtype::of<T>())) {
+      throw py::value_error(std::string(kFn) + "(): argument 'out' must have dtype " +
+                            std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(out));
+    }
+    if (shape_of(out) != oshape) {
+      throw py::value_error(std::string(kFn) + "(): argument 'out' must have shape " +
+                            fmt(oshape) + " for 'a' " + fmt(ash) + " and 'b' " + fmt(bsh) +
+                            ", got " + shape_str(out));
+    }
+    if (!(out.flags() & py::array::c_style) || !out.writeable()) {
+      throw py::value_error(std::string(kFn) +
+                            "(): argument 'out' must be a writeable C-contiguous array");
+    }
+    if (overlaps(out, a) || overlaps(out, b)) {
+      throw py::value_error(std::string(kFn) + "(): argument 'out' overlaps an input");
+    }
+  }
+  const T* bias = nullptr;
+  if (!bias_obj.is_none()) {
+    py::array bias_arr = py::cast<py::array>(bias_obj);
+    check<T>(bias_arr, kFn, "bias");
+    check_shape(bias_arr, {n}, kFn, "bias");
+    bias = static_cast<const T*>(bias_arr.data());
+  }
+
+  // A batch of 'a' over a shared 'b' whose batch and row dimensions form one strided run is a
+  // single (batch * m) x k product: one large GEMM instead of many small ones.
+  int64_t mm = m;
+  bool folded = false;
+  if (batch > 1 && !a1) {
+    bool b_shared = true, a_full = true;
+    for (int64_t d = 0; d < nb; ++d) {
+      if (bstb[d] != 0) b_shared = false;
+      if (aext[d] != bshape[d]) a_full = false;
+    }
+    if (b_shared && a_full) {
+      int64_t row = rsa;
+      if (m == 1) {  // the row stride is free: take the innermost batch stride
+        for (int64_t d = nb - 1; d >= 0; --d)
+          if (bshape[d] != 1) {
+            row = astb[d];
+            break;
+          }
+      }
+      int64_t span = m;
+      bool ok = true;
+      for (int64_t d = nb - 1; d >= 0 && ok; --d) {
+        if (bshape[d] == 1) continue;
+        ok = astb[d] == row * span;
+        span *= bshape[d];
+      }
+      if (ok) {
+        folded = true;
+        mm = m * batch;
+        rsa = row;
+      }
+    }
+  }
+  std::vector<int64_t> aoff, boff;
+  if (batch > 1 && !folded) {
+    aoff.resize(batch);
+    boff.resize(batch);
+    std::vector<int64_t> idx(nb, 0);
+    int64_t ao = 0, bo = 0;
+    for (int64_t t = 0; t < batch; ++t) {
+      aoff[t] = ao;
+      boff[t] = bo;
+      for (int64_t d = nb - 1; d >= 0; --d) {  // odometer increment
+        if (++idx[d] < bshape[d]) {
+          ao += astb[d];
+          bo += bstb[d];
+          break;
+        }
+        ao -= astb[d] * (bshape[d] - 1);
+        bo -= bstb[d] * (bshape[d] - 1);
+        idx[d] = 0;
+      }
+    }
+  }
+  const int64_t nbatch = folded ? 1 : batch;
+  const T* ap = static_cast<const T*>(a.data());
+  const T* bp = static_cast<const T*>(b.data());
+  T* cp = static_cast<T*>(out.mutable_data());
+  const int64_t* ao = aoff.empty() ? nullptr : aoff.data();
+  const int64_t* bo = boff.empty() ? nullptr : boff.data();
+  {
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4) {
+      fastdl::matmul().gemm_f32(nbatch, ao, bo, mm, n, k, ap, rsa, csa, bp, rsb, csb, cp, bias,
+                                act);
+    } else {
+      fastdl::matmul().gemm_f64(nbatch, ao, bo, mm, n, k, ap, rsa, csa, bp, rsb, csb, cp, bias,
+                                act);
+    }
+  }
+  return out;
+}
+
+py::array matmul(const py::array& a, const py::array& b, const py::object& out,
+                 const py::object& bias, int act_id) {
+  if (act_id < 0 || act_id > 3) {
+    throw py::value_error(std::string(kFn) + "(): activation id must be 0..3, got " +
+                          std::to_string(act_id));
+  }
+  const bool f64 = is_f64(a, kFn, "a");
+  if (!a.dtype().is(b.dtype())) {
+    throw py::type_error(std::string(kFn) + "(): arguments 'a' (" + dtype_str(a) + ") and 'b' (" +
+                         dtype_str(b) + ") must have the same dtype");
+  }
+  if (a.ndim() == 0 || b.ndim() == 0) {
+    throw py::value_error(std::string(kFn) + "(): arguments must be at least 1-d, got 'a' " +
+                          shape_str(a) + " and 'b' " + shape_str(b) + " (use * for scalars)");
+  }
+  const Act act = static_cast<Act>(act_id);
+  return f64 ? run<double>(a, b, out, bias, act) : run<float>(a, b, out, bias, act);
+}
+
+}  // namespace
+
+void init_matmul(py::module_& m) {
+  m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out").none(true) = py::none(),
+        py::arg("bias").none(true) = py::none(), py::arg("act") = 0,
+        "act(a @ b + bias) with np.matmul semantics; a and b share a dtype (float32/float64), "
+        "any element strides; out (optional) C-contiguous, not overlapping a or b.");
+}
 
 }  // namespace fastdl::bind

@@ -1,0 +1,464 @@
+// GEMM, compiled once per instruction set (see README.md here).
+//
+// BLIS-style loops around a register-blocked micro-kernel:
+//   chunk of C (rows x cols, the unit of threading)
+//     jc: NC columns   pc: KC of the inner dimension (B block packed, or read in place)
+//       ic: MC rows (A block packed, or read in place)
+//         jr: NR columns (one B micro-panel, reused from L1 across ir)
+//           ir: MR rows -> micro-kernel: MR x NR accumulators in registers over kc steps
+// The micro-kernel reads A through (row stride, column stride) and B rows through a row stride
+// with unit column stride, so packing is an optimisation, not a requirement: small problems
+// and B with unit column stride skip it. K is blocked identically on every path and never split
+// between threads, so each C element sees the same sequence of FMAs whatever the thread count.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "kernels/isa/epilogue.h"
+#include "kernels/matmul.h"
+#include "kernels/parallel.h"
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace fastdl {
+namespace FASTDL_ISA_NS {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Vector abstraction: R is a register of L lanes; M is a lane mask ("first n lanes").
+
+template <class T>
+struct Vec;
+
+#if defined(__AVX512F__)
+// 32 zmm: 12 x 2 accumulators + 2 B vectors + a broadcast.
+constexpr int kMR = 12;
+constexpr int kNV = 2;
+
+template <>
+struct Vec<float> {
+  using R = __m512;
+  using M = __mmask16;
+  static constexpr int L = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R set1(float v) { return _mm512_set1_ps(v); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static M mask(int64_t n) { return n >= L ? M(0xFFFF) : (n <= 0 ? M(0) : M((1u << n) - 1)); }
+  static R mload(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static void mstore(float* p, M m, R v) { _mm512_mask_storeu_ps(p, m, v); }
+};
+
+template <>
+struct Vec<double> {
+  using R = __m512d;
+  using M = __mmask8;
+  static constexpr int L = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R set1(double v) { return _mm512_set1_pd(v); }
+  static R load(const double* p) { return _mm512_loadu_pd(p); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+  static M mask(int64_t n) { return n >= L ? M(0xFF) : (n <= 0 ? M(0) : M((1u << n) - 1)); }
+  static R mload(M m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+  static void mstore(double* p, M m, R v) { _mm512_mask_storeu_pd(p, m, v); }
+};
+
+#elif defined(__AVX2__)
+// 16 ymm: 6 x 2 accumulators + 2 B vectors + a broadcast.
+constexpr int kMR = 6;
+constexpr int kNV = 2;
+
+template <>
+struct Vec<float> {
+  using R = __m256;
+  using M = __m256i;
+  static constexpr int L = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R set1(float v) { return _mm256_set1_ps(v); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static M mask(int64_t n) {
+    const int32_t c = n >= L ? L : (n <= 0 ? 0 : int32_t(n));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static R mload(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static void mstore(float* p, M m, R v) { _mm256_maskstore_ps(p, m, v); }
+};
+
+template <>
+struct Vec<double> {
+  using R = __m256d;
+  using M = __m256i;
+  static constexpr int L = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R set1(double v) { return _mm256_set1_pd(v); }
+  static R load(const double* p) { return _mm256_loadu_pd(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static M mask(int64_t n) {
+    const int64_t c = n >= L ? L : (n <= 0 ? 0 : n);
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(c), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static R mload(M m, const double* p) { return _mm256_maskload_pd(p, m); }
+  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  static void mstore(double* p, M m, R v) { _mm256_maskstore_pd(p, m, v); }
+};
+
+#else
+// Portable: scalar "vectors"; the compiler may still vectorise across the tile.
+constexpr int kMR = 4;
+constexpr int kNV = 4;
+
+template <class T>
+struct Vec {
+  using R = T;
+  using M = bool;
+  static constexpr int L = 1;
+  static R zero() { return T(0); }
+  static R set1(T v) { return v; }
+  static R load(const T* p) { return *p; }
+  static R fma(R a, R b, R c) { return a * b + c; }
+  static M mask(int64_t n) { return n > 0; }
+  static R mload(M m, const T* p) { return m ? *p : T(0); }
+  static void store(T* p, R v) { *p = v; }
+  static void mstore(T* p, M m, R v) {
+    if (m) *p = v;
+  }
+};
+#endif
+
+template <class T>
+constexpr int kNR = kNV * Vec<T>::L;
+
+// Cache blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core). The A micro-panel (MR x KC) and B
+// micro-panel (KC x NR) share L1; the packed A block (MC x KC) stays in L2 next to the B block
+// (KC x NC) that each A block streams over.
+template <class T>
+struct Blocking {
+  static constexpr int64_t KC = sizeof(T) == 4 ? 256 : 192;
+  static constexpr int64_t MC = kMR * (sizeof(T) == 4 ? 16 : 8);
+  static constexpr int64_t NC = sizeof(T) == 4 ? 512 : 256;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernel: C[0:M, 0:ncols] (+)= A[0:M, 0:kc] B[0:kc, 0:ncols], NV vectors per row.
+// A[i, p] = a[i * rsa + p * csa] (packed: rsa = 1, csa = kMR); B[p, j] = b[p * rsb + j].
+// ncols <= NV * L; columns past ncols are neither read (masked loads) nor written.
+
+template <class T>
+using Ukr = void (*)(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb,
+                     T* c, int64_t ldc, int64_t ncols, bool accumulate);
+
+template <class T, int M, int NV, bool PackedA, bool Masked>
+inline __attribute__((always_inline)) void ukr_loop(int64_t kc, const T* a, int64_t rsa,
+                                                    int64_t csa, const T* b, int64_t rsb,
+                                                    typename Vec<T>::R (&acc)[M][NV],
+                                                    const typename Vec<T>::M (&mk)[NV]) {
+  using V = Vec<T>;
+  using R = typename V::R;
+  if constexpr (PackedA) {
+    rsa = 1;
+    csa = kMR;
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    R bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = Masked ? V::mload(mk[v], b + v * V::L) : V::load(b + v * V::L);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+      const R ai = V::set1(a[i * rsa]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
+    }
+    a += csa;
+    b += rsb;
+  }
+}
+
+template <class T, int M, int NV, bool PackedA>
+void ukr(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb, T* c,
+         int64_t ldc, int64_t ncols, bool accumulate) {
+  using V = Vec<T>;
+  using R = typename V::R;
+  typename V::M mk[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) mk[v] = V::mask(ncols - v * V::L);
+  const bool full = ncols == NV * V::L;
+  R acc[M][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      T* cp = c + i * ldc + v * V::L;
+      acc[i][v] = !accumulate ? V::zero() : (full ? V::load(cp) : V::mload(mk[v], cp));
+    }
+  }
+  if (full) {
+    ukr_loop<T, M, NV, PackedA, false>(kc, a, rsa, csa, b, rsb, acc, mk);
+  } else {
+    ukr_loop<T, M, NV, PackedA, true>(kc, a, rsa, csa, b, rsb, acc, mk);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      T* cp = c + i * ldc + v * V::L;
+      if (full) {
+        V::store(cp, acc[i][v]);
+      } else {
+        V::mstore(cp, mk[v], acc[i][v]);
+      }
+    }
+  }
+}
+
+// Micro-kernels for every edge shape: index (rows - 1) * kNV + (vectors - 1).
+template <class F, int N>
+struct FnTable {
+  F f[N];
+};
+
+template <class T, bool PackedA, size_t... I>
+constexpr FnTable<Ukr<T>, sizeof...(I)> make_ukrs(std::index_sequence<I...>) {
+  return {{&ukr<T, int(I / kNV) + 1, int(I % kNV) + 1, PackedA>...}};
+}
+
+template <class T, bool PackedA>
+constexpr FnTable<Ukr<T>, kMR * kNV> kUkrs =
+    make_ukrs<T, PackedA>(std::make_index_sequence<kMR * kNV>{});
+
+// ---------------------------------------------------------------------------------------------
+// Packing. A block (mc x kc) -> panels of kMR rows: dst[panel][p][i] (rows past mc not written;
+// the micro-kernel for that edge reads only its rows). B block (kc x nc) -> panels of NR
+// columns: dst[panel][p][j], padded with zeros to NR so full-width loads stay in the buffer.
+
+template <class T>
+void pack_a(T* dst, const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc) {
+  for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
+    const int64_t h = mc - i0 < kMR ? mc - i0 : kMR;
+    const T* src = a + i0 * rsa;
+    T* d = dst + i0 * kc;
+    if (rsa == 1 && h == kMR) {  // columns of A contiguous (A^T row-major): copy runs
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* s = src + p * csa;
+#pragma GCC unroll 16
+        for (int i = 0; i < kMR; ++i) d[p * kMR + i] = s[i];
+      }
+    } else {
+      for (int64_t i = 0; i < h; ++i) {
+        const T* s = src + i * rsa;
+        for (int64_t p = 0; p < kc; ++p) d[p * kMR + i] = s[p * csa];
+      }
+    }
+  }
+}
+
+template <class T>
+void pack_b(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc) {
+  constexpr int NR = kNR<T>;
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    const int64_t w = nc - j0 < NR ? nc - j0 : NR;
+    const T* src = b + j0 * csb;
+    T* d = dst + j0 * kc;
+    if (csb == 1 && w == NR) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* s = src + p * rsb;
+#pragma GCC unroll 32
+        for (int j = 0; j < NR; ++j) d[p * NR + j] = s[j];
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = w; j < NR; ++j) d[p * NR + j] = T(0);
+      for (int64_t j = 0; j < w; ++j) {
+        const T* s = src + j * csb;
+        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p * rsb];
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread packing buffer, allocated once per thread at its largest size (never freed: the
+// OpenMP pool threads live as long as the process).
+
+struct Scratch {
+  void* p;
+  size_t bytes;
+};
+thread_local Scratch t_scratch = {nullptr, 0};
+
+void* scratch(size_t bytes) {
+  if (t_scratch.bytes < bytes) {
+    std::free(t_scratch.p);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    t_scratch.p = std::aligned_alloc(64, rounded);
+    if (!t_scratch.p) {
+      // Inside an OpenMP region an exception cannot reach Python; a few hundred KiB failing
+      // to allocate leaves nothing sensible to do.
+      std::fputs("fastdl: out of memory for the matmul packing buffer\n", stderr);
+      std::abort();
+    }
+    t_scratch.bytes = rounded;
+  }
+  return t_scratch.p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driver.
+
+template <class T>
+struct Problem {
+  int64_t m, n, k;
+  int64_t rsa, csa, rsb, csb;
+  const T* bias;
+  Act act;
+  bool pack_a, pack_b;
+};
+
+template <class T>
+void epilogue(Act act, T* c, int64_t ldc, const T* bias, int64_t rows, int64_t cols) {
+  if constexpr (sizeof(T) == 4) {
+    bias_act_block_f32(act, c, ldc, bias, rows, cols);
+  } else {
+    bias_act_block_f64(act, c, ldc, bias, rows, cols);
+  }
+}
+
+// C[m0:m1, n0:n1] for one matrix of the batch.
+template <class T>
+void run_block(const Problem<T>& P, const T* a, const T* b, T* c, int64_t m0, int64_t m1,
+               int64_t n0, int64_t n1) {
+  using BK = Blocking<T>;
+  constexpr int NR = kNR<T>;
+  constexpr int L = Vec<T>::L;
+  const int64_t ldc = P.n;
+  const bool epi = P.bias != nullptr || P.act != Act::none;
+  T* bbuf = nullptr;
+  T* abuf = nullptr;
+  if (P.pack_a || P.pack_b) {
+    // B block rounded up to whole NR panels, then the A block.
+    constexpr int64_t bsize = BK::KC * ((BK::NC + NR - 1) / NR * NR);
+    T* base = static_cast<T*>(scratch(sizeof(T) * (bsize + BK::MC * BK::KC)));
+    bbuf = base;
+    abuf = base + bsize;
+  }
+  const Ukr<T>* ukrs = P.pack_a ? kUkrs<T, true>.f : kUkrs<T, false>.f;
+  for (int64_t jc = n0; jc < n1; jc += BK::NC) {
+    const int64_t nc = n1 - jc < BK::NC ? n1 - jc : BK::NC;
+    for (int64_t pc = 0; pc < P.k; pc += BK::KC) {
+      const int64_t kc = P.k - pc < BK::KC ? P.k - pc : BK::KC;
+      const bool first = pc == 0, last = pc + kc == P.k;
+      const T* bblk = b + pc * P.rsb + jc * P.csb;
+      if (P.pack_b) pack_b(bbuf, bblk, P.rsb, P.csb, kc, nc);
+      for (int64_t ic = m0; ic < m1; ic += BK::MC) {
+        const int64_t mc = m1 - ic < BK::MC ? m1 - ic : BK::MC;
+        const T* ablk = a + ic * P.rsa + pc * P.csa;
+        if (P.pack_a) pack_a(abuf, ablk, P.rsa, P.csa, mc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t w = nc - jr < NR ? nc - jr : NR;
+          const int nv = int((w + L - 1) / L);
+          const T* bp = P.pack_b ? bbuf + jr * kc : bblk + jr;
+          const int64_t rsb = P.pack_b ? NR : P.rsb;
+          for (int64_t ir = 0; ir < mc; ir += kMR) {
+            const int64_t h = mc - ir < kMR ? mc - ir : kMR;
+            const T* ap = P.pack_a ? abuf + ir * kc : ablk + ir * P.rsa;
+            T* cp = c + (ic + ir) * ldc + jc + jr;
+            ukrs[(h - 1) * kNV + (nv - 1)](kc, ap, P.rsa, P.csa, bp, rsb, cp, ldc, w, !first);
+            if (last && epi) epilogue(P.act, cp, ldc, P.bias ? P.bias + jc + jr : nullptr, h, w);
+          }
+        }
+      }
+    }
+  }
+}
+
+// How C is cut into chunks for threads: a function of the problem alone.
+struct Grid {
+  int64_t rows, cols;  // chunk size
+  int64_t pm, pn;      // chunks along m and n
+};
+
+template <class T>
+Grid make_grid(int64_t m, int64_t n, int64_t k, int64_t batch) {
+  constexpr int NR = kNR<T>;
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  // Aim for chunks of >= ~1 MFLOP, at most 16 per matrix; large batches split over matrices.
+  int64_t want = int64_t(flops / double(1 << 20));
+  if (want > 16) want = 16;
+  if (batch >= 16) want = 1;
+  if (want < 1) want = 1;
+  const int64_t mtiles = (m + kMR - 1) / kMR, ntiles = (n + NR - 1) / NR;
+  int64_t pm = want < mtiles ? want : mtiles;
+  int64_t pn = (want + pm - 1) / pm;
+  if (pn > ntiles) pn = ntiles;
+  Grid g;
+  g.rows = (mtiles + pm - 1) / pm * kMR;
+  g.cols = (ntiles + pn - 1) / pn * NR;
+  g.pm = (m + g.rows - 1) / g.rows;
+  g.pn = (n + g.cols - 1) / g.cols;
+  return g;
+}
+
+template <class T>
+void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, int64_t n,
+          int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb, int64_t csb,
+          T* c, const T* bias, Act act) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    const int64_t total = batch * m * n;
+    for (int64_t i = 0; i < total; ++i) c[i] = T(0);
+    if (bias || act != Act::none) epilogue(act, c, n, bias, batch * m, n);
+    return;
+  }
+  // C = A B with one column is C^T = B^T A^T with one row: the vector lanes then run along m.
+  if (n == 1 && m > 1 && bias == nullptr) {
+    std::swap(a, b);
+    std::swap(a_off, b_off);
+    const int64_t ra = rsa, ca = csa;
+    rsa = csb;
+    csa = rsb;
+    rsb = ca;
+    csb = ra;
+    n = m;
+    m = 1;
+  }
+  if (n == 1) csb = 1;  // one column: its stride is never used
+  Problem<T> P{m, n, k, rsa, csa, rsb, csb, bias, act, false, false};
+  // B is read in place when its rows are contiguous and the block it streams from fits L2;
+  // A in place when its rows fit L1 comfortably and the problem is small.
+  const int64_t es = int64_t(sizeof(T));
+  P.pack_b = csb != 1 || (m > 4 * kMR && k * n * es > (int64_t(1) << 19));
+  P.pack_a = m * k * es > (int64_t(1) << 17) && n > 2 * kNR<T>;
+  const Grid g = make_grid<T>(m, n, k, batch);
+  const int64_t per = g.pm * g.pn;
+  const double flops = 2.0 * double(m) * double(n) * double(k) * double(batch);
+  const int64_t work = int64_t(flops / 8.0);
+  parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      const int64_t t = ch / per, r = ch % per;
+      const int64_t im = r / g.pn, in = r % g.pn;
+      const int64_t m0 = im * g.rows, n0 = in * g.cols;
+      const int64_t m1 = m0 + g.rows < m ? m0 + g.rows : m;
+      const int64_t n1 = n0 + g.cols < n ? n0 + g.cols : n;
+      const T* at = a + (a_off ? a_off[t] : 0);
+      const T* bt = b + (b_off ? b_off[t] : 0);
+      run_block(P, at, bt, c + t * m * n, m0, m1, n0, n1);
+    }
+  });
+}
+
+}  // namespace
+
+extern const MatmulKernels matmul_kernels = {
+    &gemm<float>,
+    &gemm<double>,
+};
+
+}  // namespace FASTDL_ISA_NS
+}  // namespace fastdl
