@@ -110,3 +110,12 @@ def attention_backward(
     dk: np.ndarray,
     dv: np.ndarray,
 ) -> None: ...
+
+# matmul (bind_matmul.cpp)
+def matmul(
+    a: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    act: int = 0,
+) -> np.ndarray: ...

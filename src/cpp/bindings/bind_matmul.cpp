@@ -117,9 +117,9 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
                             std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(out));
     }
     if (shape_of(out) != oshape) {
-      throw py::value_error(std::string(kFn) + "(): argument 'out' must have shape " +
-                            fmt(oshape) + " for 'a' " + fmt(ash) + " and 'b' " + fmt(bsh) +
-                            ", got " + shape_str(out));
+      throw py::value_error(std::string(kFn) + "(): argument 'out' must have shape " + fmt(oshape) +
+                            " for 'a' " + fmt(ash) + " and 'b' " + fmt(bsh) + ", got " +
+                            shape_str(out));
     }
     if (!(out.flags() & py::array::c_style) || !out.writeable()) {
       throw py::value_error(std::string(kFn) +

@@ -17,14 +17,12 @@ namespace fastdl {
 // bias has n elements or is null. Threads split C into blocks fixed by (m, n, k); each element
 // is summed over p in one fixed order, so every thread count gives the same bits.
 struct MatmulKernels {
-  void (*gemm_f32)(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m,
-                   int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
-                   const float* b, int64_t b_rs, int64_t b_cs, float* c, const float* bias,
-                   Act act);
-  void (*gemm_f64)(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m,
-                   int64_t n, int64_t k, const double* a, int64_t a_rs, int64_t a_cs,
-                   const double* b, int64_t b_rs, int64_t b_cs, double* c, const double* bias,
-                   Act act);
+  void (*gemm_f32)(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, int64_t n,
+                   int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                   int64_t b_rs, int64_t b_cs, float* c, const float* bias, Act act);
+  void (*gemm_f64)(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, int64_t n,
+                   int64_t k, const double* a, int64_t a_rs, int64_t a_cs, const double* b,
+                   int64_t b_rs, int64_t b_cs, double* c, const double* bias, Act act);
 };
 
 FASTDL_DECLARE_TABLE(MatmulKernels, matmul_kernels)

@@ -10,6 +10,8 @@
 // with unit column stride, so packing is an optimisation, not a requirement: small problems
 // and B with unit column stride skip it. K is blocked identically on every path and never split
 // between threads, so each C element sees the same sequence of FMAs whatever the thread count.
+#include "kernels/matmul.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,7 +19,6 @@
 #include <utility>
 
 #include "kernels/isa/epilogue.h"
-#include "kernels/matmul.h"
 #include "kernels/parallel.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
@@ -169,7 +170,8 @@ inline __attribute__((always_inline)) void ukr_loop(int64_t kc, const T* a, int6
   for (int64_t p = 0; p < kc; ++p) {
     R bv[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = Masked ? V::mload(mk[v], b + v * V::L) : V::load(b + v * V::L);
+    for (int v = 0; v < NV; ++v)
+      bv[v] = Masked ? V::mload(mk[v], b + v * V::L) : V::load(b + v * V::L);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
       const R ai = V::set1(a[i * rsa]);
