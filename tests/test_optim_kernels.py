@@ -575,6 +575,17 @@ def test_adam_bad_hyperparameters(kw, msg):
     assert_lists_equal(p, before)
 
 
+def test_adam_step_number_may_be_an_integral_float():
+    p, g, m, v = _adam_lists(1, np.float64)
+    q, mq, vq = copies(p), copies(m), copies(v)
+    _call_adam(p, g, m, v, step=np.float32(3.0))
+    _call_adam(q, g, mq, vq, step=3)
+    assert_lists_equal(p, q)
+    for bad in (2.5, "3", None, True):
+        with pytest.raises(TypeError, match="'step' must be an integer"):
+            _call_adam(p, g, m, v, step=bad)
+
+
 def test_amsgrad_state_is_checked_too():
     p, g, m, v = _adam_lists()
     vm = [np.zeros_like(a) for a in p]

@@ -47,6 +47,18 @@ def _contiguous_grads(grads: Any) -> Any:
     return grads if out is None else out
 
 
+def _step_number(step: Any) -> int:
+    # PyTorch keeps the step count as a float tensor: accept any integral number.
+    try:
+        i = int(step)
+        ok = i == step
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or isinstance(step, bool):
+        raise TypeError(f"adam_step(): 'step' must be an integer >= 1, got {step!r}")
+    return i
+
+
 def adam_step(
     params: ArrayList,
     grads: ArrayList,
@@ -101,6 +113,8 @@ def adam_step(
         >>> p.round(5)  # the first step moves each element by about lr
         array([0.9, 0.9, 0.9], dtype=float32)
     """
+    if type(step) is not int:
+        step = _step_number(step)
     _core.adam_step(
         params,
         _contiguous_grads(grads),
