@@ -243,6 +243,8 @@ def _torch_params(torch, arrays):
         ("Adam", dict(weight_decay=0.1, amsgrad=True)),
         ("AdamW", dict(weight_decay=0.1, amsgrad=False)),
         ("AdamW", dict(weight_decay=0.01, amsgrad=True)),
+        ("Adam", dict(weight_decay=0.1, amsgrad=False, maximize=True)),
+        ("AdamW", dict(weight_decay=0.1, amsgrad=True, maximize=True)),
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -261,7 +263,7 @@ def test_adam_matches_torch(isa, kind, kw, dtype):
         ops.adam_step(
             p, g, m, v, step=t, lr=0.01, beta1=0.8, beta2=0.95, eps=1e-6,
             weight_decay=kw["weight_decay"], decoupled=kind == "AdamW", amsgrad=kw["amsgrad"],
-            max_exp_avg_sqs=vm,
+            max_exp_avg_sqs=vm, maximize=kw.get("maximize", False),
         )  # fmt: skip
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-7)
     for a, ta in zip(p, tp):
@@ -283,6 +285,8 @@ def test_adam_matches_torch(isa, kind, kw, dtype):
         dict(momentum=0.9, dampening=0.3, nesterov=False, weight_decay=0.05),
         dict(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.0),
         dict(momentum=0.5, dampening=0.0, nesterov=True, weight_decay=0.1),
+        dict(momentum=0.9, dampening=0.1, nesterov=False, weight_decay=0.1, maximize=True),
+        dict(momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0, maximize=True),
     ],
     ids=cfg_id,
 )

@@ -27,6 +27,7 @@ def adam_step(
     weight_decay: float,
     decoupled: bool,
     amsgrad: bool,
+    maximize: bool = False,
 ) -> None: ...
 def sgd_step(
     params: list[np.ndarray] | tuple[np.ndarray, ...],
@@ -38,6 +39,7 @@ def sgd_step(
     nesterov: bool,
     weight_decay: float,
     init: int,
+    maximize: bool = False,
 ) -> None: ...
 def sum_abs_pow(arrays: list[np.ndarray] | tuple[np.ndarray, ...], p: float) -> float: ...
 def scale_(arrays: list[np.ndarray] | tuple[np.ndarray, ...], factor: float) -> None: ...

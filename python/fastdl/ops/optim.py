@@ -74,12 +74,14 @@ def adam_step(
     decoupled: bool = False,
     amsgrad: bool = False,
     max_exp_avg_sqs: Optional[ArrayList] = None,
+    maximize: bool = False,
 ) -> None:
     """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) step, in place, fused.
 
     PyTorch's update (``torch.optim.Adam``/``AdamW``, fused CPU kernel), per element, in the
     parameter's precision, with ``t = step`` (1 on the first step)::
 
+        g  = -g                                # maximize=True only (ascend the objective)
         p *= 1 - lr*weight_decay               # AdamW only (decoupled weight decay)
         g  = g + weight_decay*p                # Adam only (L2 penalty; g itself is not written)
         m  = m + (1 - beta1)*(g - m)           # exp_avgs: lerp, = beta1*m + (1 - beta1)*g
@@ -129,6 +131,7 @@ def adam_step(
         weight_decay,
         decoupled,
         amsgrad,
+        maximize,
     )
 
 
@@ -144,11 +147,13 @@ def sgd_step(
     weight_decay: float = 0.0,
     seed_form: bool = False,
     first_step: bool = False,
+    maximize: bool = False,
 ) -> None:
     """One SGD step (PyTorch's ``torch.optim.SGD`` update, or the seed notes' form), in place.
 
     PyTorch's form (``seed_form=False``), per element::
 
+        g = -g                                          # maximize=True only
         g = g + weight_decay*p
         buf = momentum*buf + (1 - dampening)*g         # first_step=True: buf = g
         d = g + momentum*buf if nesterov else buf       # d = g when momentum == 0
@@ -207,6 +212,7 @@ def sgd_step(
         nesterov,
         weight_decay,
         init,
+        maximize,
     )
 
 

@@ -156,7 +156,7 @@ constexpr double kInf = HUGE_VAL;
 void adam_step(const py::object& params, const py::object& grads, const py::object& exp_avgs,
                const py::object& exp_avg_sqs, const py::object& max_exp_avg_sqs, int64_t step,
                double lr, double beta1, double beta2, double eps, double weight_decay,
-               bool decoupled, bool amsgrad) {
+               bool decoupled, bool amsgrad, bool maximize) {
   const char* fn = "adam_step";
   if (step < 1) {
     throw py::value_error(std::string(fn) + "(): step must be >= 1 (the number of this step, " +
@@ -191,6 +191,7 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   c.step_size = lr / (1.0 - std::pow(beta1, double(step)));
   c.bias_corr2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   c.amsgrad = amsgrad;
+  c.grad_sign = maximize ? -1.0 : 1.0;
 
   std::vector<AdamTensor<float>> t32;
   std::vector<AdamTensor<double>> t64;
@@ -216,7 +217,7 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
 
 void sgd_step(const py::object& params, const py::object& grads, const py::object& momentum_buffers,
               double lr, double momentum, double dampening, bool nesterov, double weight_decay,
-              int init) {
+              int init, bool maximize) {
   const char* fn = "sgd_step";
   check_hyper(fn, "lr", lr, 0, false, kInf, true);
   check_hyper(fn, "momentum", momentum, 0, false, kInf, true);
@@ -242,7 +243,14 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
   std::vector<char> f64;
   const auto cols = check_lists(fn, args, f64);
 
-  SgdConsts c{lr, momentum, dampening, weight_decay, nesterov, static_cast<BufInit>(init)};
+  SgdConsts c;
+  c.lr = lr;
+  c.momentum = momentum;
+  c.dampening = dampening;
+  c.weight_decay = weight_decay;
+  c.grad_sign = maximize ? -1.0 : 1.0;
+  c.nesterov = nesterov;
+  c.init = static_cast<BufInit>(init);
   std::vector<SgdTensor<float>> t32;
   std::vector<SgdTensor<double>> t64;
   int64_t off32 = 0, off64 = 0;
@@ -312,11 +320,12 @@ void init_optim(py::module_& m) {
   m.def("adam_step", &adam_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
         py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs").none(true), py::arg("step"),
         py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
-        py::arg("decoupled"), py::arg("amsgrad"),
+        py::arg("decoupled"), py::arg("amsgrad"), py::arg("maximize") = false,
         "One Adam/AdamW/AMSGrad step over lists of arrays, updated in place.");
   m.def("sgd_step", &sgd_step, py::arg("params"), py::arg("grads"),
         py::arg("momentum_buffers").none(true), py::arg("lr"), py::arg("momentum"),
         py::arg("dampening"), py::arg("nesterov"), py::arg("weight_decay"), py::arg("init"),
+        py::arg("maximize") = false,
         "One SGD step over lists of arrays; init: 0 read buffers, 1 buf = grad, 2 buf = 0.");
   m.def("sum_abs_pow", &sum_abs_pow, py::arg("arrays"), py::arg("p"),
         "Sum of |x|^p over all arrays (max |x| for p = inf, count of nonzeros for p = 0).");

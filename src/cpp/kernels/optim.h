@@ -34,6 +34,7 @@ struct AdamConsts {
   double decay_factor;     // p *= decay_factor before the update (AdamW: 1 - lr*wd); 1 otherwise
   double step_size;        // lr / (1 - beta1^step)
   double bias_corr2_sqrt;  // sqrt(1 - beta2^step)
+  double grad_sign;        // -1 to maximise (PyTorch's maximize=True), else 1
   bool amsgrad;
 };
 
@@ -56,6 +57,7 @@ enum class BufInit : int {
 
 struct SgdConsts {
   double lr, momentum, dampening, weight_decay;
+  double grad_sign;  // -1 to maximise, else 1
   bool nesterov;
   BufInit init;
 };

@@ -44,6 +44,7 @@ inline int64_t total_of(const Tensor* ts, int64_t count) {
 
 // ---------------------------------------------------------------------------------------
 // Adam / AdamW / AMSGrad, PyTorch's fused CPU formula in the parameter's precision:
+//   g = -g                                  (maximize)
 //   p *= 1 - lr*wd                          (AdamW)
 //   g += wd*p                               (Adam with L2 weight decay)
 //   m = lerp(m, g, 1-beta1);  v = beta2*v + (1-beta2)*g*g;  vmax = max(vmax, v)  (amsgrad)
@@ -62,10 +63,10 @@ void adam_piece(const AdamTensor<T>& t, int64_t s, int64_t e, const AdamConsts& 
   const bool from_m = w < T(0.5);
   const T b2 = T(c.beta2), ib2 = T(1.0 - c.beta2);
   const T eps = T(c.eps), wd = T(c.weight_decay), decay = T(c.decay_factor);
-  const T step_size = T(c.step_size), bc2 = T(c.bias_corr2_sqrt);
+  const T step_size = T(c.step_size), bc2 = T(c.bias_corr2_sqrt), sign = T(c.grad_sign);
   for (int64_t i = 0; i < n; ++i) {
     T pi = p[i];
-    T gi = g[i];
+    T gi = g[i] * sign;  // exact: sign is +-1
     if (kDecay) pi = pi * decay;
     if (kL2) gi = gi + pi * wd;
     const T diff = gi - m[i];
@@ -117,7 +118,7 @@ void adam(const AdamTensor<T>* ts, int64_t count, const AdamConsts& c) {
 
 // ---------------------------------------------------------------------------------------
 // SGD, PyTorch's order of operations:
-//   g += wd*p;  buf = momentum*buf + (1-dampening)*g  (or the BufInit variant);
+//   g = -g (maximize);  g += wd*p;  buf = momentum*buf + (1-dampening)*g  (or the BufInit variant);
 //   d = nesterov ? g + momentum*buf : buf  (d = g without momentum);  p -= lr*d
 template <class T, bool kWd, bool kMom, bool kNesterov, BufInit kInit>
 void sgd_piece(const SgdTensor<T>& t, int64_t s, int64_t e, const SgdConsts& c) {
@@ -126,10 +127,10 @@ void sgd_piece(const SgdTensor<T>& t, int64_t s, int64_t e, const SgdConsts& c) 
   T* __restrict buf = kMom ? t.buf + s : nullptr;
   const int64_t n = e - s;
   const T lr = T(c.lr), mu = T(c.momentum), damp = T(1.0 - c.dampening);
-  const T wd = T(c.weight_decay);
+  const T wd = T(c.weight_decay), sign = T(c.grad_sign);
   for (int64_t i = 0; i < n; ++i) {
     const T pi = p[i];
-    T d = g[i];
+    T d = g[i] * sign;
     if (kWd) d = d + pi * wd;
     if (kMom) {
       T b;
