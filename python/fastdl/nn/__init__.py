@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import functional, init, utils
 from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .attention import DotProductAttention, MultiheadAttention
 from .containers import ModuleList, Residual, Sequential
 from .dropout import Dropout
 from .linear import Identity, Linear
@@ -15,6 +16,7 @@ from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, StateDictError
 from .normalization import BatchNorm1d, LayerNorm
 from .parameter import Parameter
+from .rnn import GRU, RNN, GRUCell, RNNCell
 
 __all__ = [
     "functional",
@@ -42,4 +44,10 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "MultiheadAttention",
+    "DotProductAttention",
+    "RNNCell",
+    "RNN",
+    "GRUCell",
+    "GRU",
 ]

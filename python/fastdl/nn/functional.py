@@ -19,6 +19,8 @@ from ..tensor import Tensor
 from . import _functions as _F
 
 __all__ = [
+    "scaled_dot_product_attention",
+    "dot_product_attention",
     "linear",
     "relu",
     "sigmoid",
@@ -528,3 +530,7 @@ def cross_entropy(
         reduction=reduction,
         label_smoothing=float(label_smoothing),
     )
+
+
+# Attention lives in nn/attention.py (imported last: it builds on this module's layers).
+from .attention import dot_product_attention, scaled_dot_product_attention  # noqa: E402
