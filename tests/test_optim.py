@@ -136,6 +136,14 @@ TORCH_CASES = [
         lambda ps: optim.AdamW(ps, lr=0.01, betas=(0.85, 0.995)),
         lambda t, ps: t.optim.AdamW(ps, lr=0.01, betas=(0.85, 0.995)),
     ),
+    (
+        lambda ps: optim.AdamW(ps, lr=0.01, maximize=True),
+        lambda t, ps: t.optim.AdamW(ps, lr=0.01, maximize=True),
+    ),
+    (
+        lambda ps: optim.SGD(ps, lr=0.05, momentum=0.5, weight_decay=0.1, maximize=True),
+        lambda t, ps: t.optim.SGD(ps, lr=0.05, momentum=0.5, weight_decay=0.1, maximize=True),
+    ),
 ]
 
 
@@ -334,3 +342,19 @@ def test_clip_grad_norm_matches_torch_and_formula():
     p.grad = fastdl.tensor(np.array([np.inf]))
     with pytest.raises(RuntimeError, match="non"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+@pytest.mark.parametrize("cls", [optim.Adam, optim.SGD])
+def test_maximize_is_descent_on_the_negated_gradient(cls):
+    up = _params(np.float64)
+    down = _params(np.float64)
+    o_up = cls(up, lr=0.01, maximize=True)
+    o_down = cls(down, lr=0.01)
+    for gs in _grads(np.float64):
+        for p, q, g in zip(up, down, gs):
+            p.grad = fastdl.tensor(g)
+            q.grad = fastdl.tensor(-g)
+        o_up.step()
+        o_down.step()
+    for p, q in zip(up, down):
+        np.testing.assert_array_equal(p.data, q.data)

@@ -46,6 +46,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         seed_form: bool = False,
+        maximize: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -54,6 +55,7 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             seed_form=seed_form,
+            maximize=maximize,
         )
         super().__init__(params, defaults)
 
@@ -96,4 +98,5 @@ class SGD(Optimizer):
             weight_decay=group["weight_decay"],
             seed_form=seed,
             first_step=step == 1,
+            maximize=group.get("maximize", False),
         )
