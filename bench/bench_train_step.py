@@ -1,0 +1,122 @@
+"""One full training step (forward, loss, backward, optimiser step) of small MLPs vs PyTorch.
+
+Cases (the targets of the data/training issue): MLP 784-256-256-10 at batch 128 with Adam and
+cross-entropy (goal: fastdl <= 0.8x PyTorch's time), and MLP 32-32-1 at batch 16 with Adam and
+BCE-with-logits (goal: <= 0.3x PyTorch's time: a small step is all per-call overhead).
+The same data batch is reused every step, so the data loader is not part of the measurement.
+
+``--profile`` runs the fastdl steps under cProfile instead and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from harness import Case, main, setup, try_torch
+
+import fastdl
+from fastdl import nn, optim
+
+CASES = [
+    # name, layer widths, batch, loss
+    ("mlp 784-256-256-10 b128 adam+ce", (784, 256, 256, 10), 128, "ce"),
+    ("mlp 32-32-1 b16 adam+bce_logits", (32, 32, 1), 16, "bce"),
+]
+
+
+def _data(widths, batch, loss):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, widths[0]), dtype=np.float32)
+    if loss == "ce":
+        y = rng.integers(0, widths[-1], size=batch).astype(np.int64)
+    else:
+        y = rng.integers(0, 2, size=(batch, 1)).astype(np.float32)
+    return x, y
+
+
+def fastdl_step(widths, batch, loss):
+    """A closure running one fastdl training step."""
+    fastdl.manual_seed(0)
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    x, y = (fastdl.from_numpy(a) for a in _data(widths, batch, loss))
+    F = nn.functional
+    lossf = F.cross_entropy if loss == "ce" else F.binary_cross_entropy_with_logits
+
+    def step():
+        opt.zero_grad()
+        out = lossf(model(x), y)
+        out.backward()
+        opt.step()
+
+    return step
+
+
+def torch_step(torch, widths, batch, loss):
+    """The same step in PyTorch (default Adam, as a user would write it)."""
+    torch.manual_seed(0)
+    layers = []
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = (torch.from_numpy(a) for a in _data(widths, batch, loss))
+    lossf = (
+        torch.nn.functional.cross_entropy
+        if loss == "ce"
+        else torch.nn.functional.binary_cross_entropy_with_logits
+    )
+
+    def step():
+        opt.zero_grad()
+        out = lossf(model(x), y)
+        out.backward()
+        opt.step()
+
+    return step
+
+
+def cases(torch) -> list[Case]:
+    out = []
+    for name, widths, batch, loss in CASES:
+        impls = {"fastdl": fastdl_step(widths, batch, loss)}
+        if torch is not None:
+            impls["torch"] = torch_step(torch, widths, batch, loss)
+        flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        out.append(Case(name, impls, flops=flops))
+    return out
+
+
+def profile(n_steps: int = 2000) -> None:
+    import cProfile
+    import pstats
+
+    for name, widths, batch, loss in CASES:
+        step = fastdl_step(widths, batch, loss)
+        for _ in range(20):
+            step()
+        pr = cProfile.Profile()
+        pr.enable()
+        for _ in range(n_steps):
+            step()
+        pr.disable()
+        print(f"\n### {name}: {n_steps} steps")
+        pstats.Stats(pr, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+if __name__ == "__main__":
+    if "--profile" in sys.argv:
+        sys.argv.remove("--profile")
+        setup()
+        profile()
+    else:
+        args = setup()
+        main("train_step", "One training step (fp32)", cases(try_torch(args.threads)), args)
