@@ -16,7 +16,7 @@ from ._random import get_generator, manual_seed
 
 _select_isa_from_env()
 
-from . import nn, ops, optim  # noqa: E402
+from . import data, datasets, nn, ops, optim, train  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .functional import grad, value_and_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
@@ -58,6 +58,9 @@ __all__ = [
     "ops",
     "nn",
     "optim",
+    "data",
+    "datasets",
+    "train",
     "save",
     "load",
     "__version__",
