@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -241,3 +242,18 @@ def test_apply_and_forward_missing():
     assert seen == ["Linear", "ReLU", "Sequential"]
     with pytest.raises(NotImplementedError, match="missing forward"):
         nn.Module()(1)
+
+
+def test_deepcopy_makes_an_independent_model():
+    fastdl.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.BatchNorm1d(2))
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    net.eval()
+    ref = net(x).numpy().copy()  # builds the fused plan before copying
+    for clone in (copy.deepcopy(net),):
+        np.testing.assert_array_equal(clone(x).numpy(), ref)
+        clone[0].weight.data[...] = 0  # must not touch the original, and must be used
+        assert not np.array_equal(clone(x).numpy(), ref)
+        np.testing.assert_array_equal(net(x).numpy(), ref)
+        assert [n for n, _ in clone.named_parameters()] == [n for n, _ in net.named_parameters()]
+        assert clone[0].weight.requires_grad and not clone.training

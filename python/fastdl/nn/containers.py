@@ -114,6 +114,12 @@ class Sequential(_IndexedContainer):
         super().add_module(name, module)
         self.__dict__["_plan"] = None
 
+    def __getstate__(self) -> dict:
+        # the plan's closures point at *these* children: a copy must build its own
+        state = self.__dict__.copy()
+        state["_plan"] = None
+        return state
+
     @overload
     def __getitem__(self, idx: int) -> Module: ...
     @overload
