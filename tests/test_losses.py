@@ -196,7 +196,7 @@ def test_bad_targets_give_clear_errors():
         F.binary_cross_entropy(np.array([1.5]), np.array([1.0]))
     logits = np.zeros((4, 3))
     with pytest.raises(TypeError, match="integer class indices"):
-        F.cross_entropy(logits, np.zeros(4))
+        F.cross_entropy(logits, np.zeros(4))  # float, but not probabilities of shape (4, 3)
     with pytest.raises(ValueError, match=r"target shape \(4, 3\) must be \(4,\)"):
         F.cross_entropy(logits, np.zeros((4, 3), np.int64))
     with pytest.raises(ValueError, match=r"in \[0, 2\]"):
@@ -205,3 +205,33 @@ def test_bad_targets_give_clear_errors():
         F.mse_loss(x, x, reduction="avg")
     with pytest.raises(ValueError, match="reduction"):
         nn.MSELoss(reduction="avg")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_with_probability_targets(reduction):
+    g = _rng()
+    x = g.normal(size=(5, 4, 3))
+    p = g.uniform(size=(5, 4, 3))
+    p /= p.sum(axis=1, keepdims=True)
+    w = g.uniform(0.5, 2, size=4)
+    assert fastdl.gradcheck(lambda a: F.cross_entropy(a, p, weight=w, reduction=reduction), x)
+    assert fastdl.gradcheck(
+        lambda a: F.cross_entropy(a, p, label_smoothing=0.3, reduction=reduction), x
+    )
+    onehot = np.eye(4)[np.array([0, 3, 1, 1, 2])]
+    x2 = x[:, :, 0]
+    np.testing.assert_allclose(
+        F.cross_entropy(x2, onehot, reduction=reduction).numpy(),
+        F.cross_entropy(x2, np.array([0, 3, 1, 1, 2]), reduction=reduction).numpy(),
+        rtol=1e-12,
+    )
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.functional.cross_entropy(
+        torch.from_numpy(x),
+        torch.from_numpy(p),
+        weight=torch.from_numpy(w),
+        label_smoothing=0.1,
+        reduction=reduction,
+    )
+    got = F.cross_entropy(x, p, weight=w, label_smoothing=0.1, reduction=reduction)
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-10)

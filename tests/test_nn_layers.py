@@ -371,3 +371,26 @@ def _train_bits(threads):
 def test_training_is_bitwise_identical_for_1_and_2_threads():
     for a, b in zip(_train_bits(1), _train_bits(2)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_flatten_matches_numpy_and_backprops():
+    x = _r(2, 3, 4, 5)
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
+    assert nn.Flatten(-2)(x).shape == (2, 3, 20)
+    np.testing.assert_array_equal(nn.Flatten()(x).numpy(), x.reshape(2, -1))
+    assert fastdl.gradcheck(lambda t: nn.Flatten(1, 2)(t) * 2.0, _r(2, 3, 2))
+    with pytest.raises(ValueError, match="do not fit"):
+        nn.Flatten(2, 1)(x)
+
+
+def test_clip_grad_value():
+    p = nn.Parameter(np.zeros(3))
+    p.grad = fastdl.tensor(np.array([-2.0, 0.1, 5.0]))
+    nn.utils.clip_grad_value_([p], 0.5)
+    np.testing.assert_array_equal(p.grad.numpy(), [-0.5, 0.1, 0.5])
+    torch = pytest.importorskip("torch")
+    tp = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    tp.grad = torch.tensor([-2.0, 0.1, 5.0], dtype=torch.float64)
+    torch.nn.utils.clip_grad_value_([tp], 0.5)
+    np.testing.assert_array_equal(p.grad.numpy(), tp.grad.numpy())

@@ -11,6 +11,7 @@ from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import DotProductAttention, MultiheadAttention
 from .containers import ModuleList, Residual, Sequential
 from .dropout import Dropout
+from .flatten import Flatten
 from .linear import Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, StateDictError
@@ -30,6 +31,7 @@ __all__ = [
     "ModuleList",
     "Residual",
     "Identity",
+    "Flatten",
     "Linear",
     "ReLU",
     "Sigmoid",

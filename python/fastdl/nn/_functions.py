@@ -327,6 +327,41 @@ class CrossEntropyFunction(Function):
         return gx, None, None
 
 
+class SoftCrossEntropyFunction(Function):
+    """Cross-entropy against class probabilities: -sum_c w_c t_c log_softmax(x)_c per sample."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight=None, reduction="mean", label_smoothing=0.0):
+        C = x.shape[1]
+        logp = _log_softmax(x, axis=1)
+        t = target
+        if label_smoothing:
+            t = t * (1 - label_smoothing) + label_smoothing / C
+        if weight is not None:
+            t = t * weight.reshape((1, C) + (1,) * (x.ndim - 2))
+        loss = -(t * logp).sum(axis=1)
+        n = loss.size
+        if reduction == "mean":
+            out = np.asarray(loss.sum() / n if n else np.nan, dtype=x.dtype)
+        elif reduction == "sum":
+            out = np.asarray(loss.sum(), dtype=x.dtype)
+        else:
+            out = loss.astype(x.dtype, copy=False)
+        ctx.reduction = reduction
+        ctx.save_for_backward(logp, t)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, t = ctx.saved_tensors
+        s = g / (logp.size // logp.shape[1]) if ctx.reduction == "mean" else g
+        if ctx.reduction == "none":
+            s = np.expand_dims(s, 1)
+        glogp = (-(s * t)).astype(logp.dtype, copy=False)
+        gx = _log_softmax_backward(glogp, logp, axis=1)
+        return gx, None, None
+
+
 # -- normalisation ----------------------------------------------------------------------------
 class BatchNormFunction(Function):
     """Training-mode batch norm over (N, C) or (N, C, L) with batch statistics.

@@ -479,7 +479,9 @@ def cross_entropy(
 
     Log-softmax and the negative log-likelihood are one node (fused ``ops.log_softmax``).
     ``weight`` (C,) rescales classes; targets equal to ``ignore_index`` are skipped ('mean'
-    divides by the summed weights of the kept targets, as PyTorch does).
+    divides by the summed weights of the kept targets, as PyTorch does). As in PyTorch, a
+    float target of the input's shape is read as class probabilities (e.g. one-hot rows;
+    'mean' then divides by the number of samples).
 
     Example:
         >>> import numpy as np
@@ -498,30 +500,40 @@ def cross_entropy(
     if isinstance(target, Tensor):
         target = target.data
     t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(
-            f"{fn}(): target must hold integer class indices (e.g. int64), got dtype {t.dtype}"
-        )
-    expected = (x.shape[0],) + x.shape[2:]
-    if t.shape != expected:
-        raise ValueError(
-            f"{fn}(): target shape {t.shape} must be {expected} for input shape {x.shape}"
-        )
-    C = x.shape[1]
-    bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bad.any():
-        raise ValueError(
-            f"{fn}(): target values must be in [0, {C - 1}] (or ignore_index={ignore_index}), "
-            f"got {t[bad].ravel()[0]}"
-        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}(): label_smoothing must be in [0, 1], got {label_smoothing}")
+    C = x.shape[1]
     w = None
     if weight is not None:
         w = _data(weight, fn, "weight")
         if w.shape != (C,):
             raise ValueError(f"{fn}(): argument 'weight' must have shape ({C},), got {w.shape}")
         w = w.astype(x.dtype, copy=False)
+    if t.dtype.kind == "f" and t.shape == x.shape:
+        return _F.SoftCrossEntropyFunction.apply(
+            x_in,
+            t.astype(x.dtype, copy=False),
+            w,
+            reduction=reduction,
+            label_smoothing=float(label_smoothing),
+        )
+    if t.dtype.kind not in "iu":
+        raise TypeError(
+            f"{fn}(): target must hold integer class indices (e.g. int64) of shape "
+            f"{(x.shape[0],) + x.shape[2:]}, or class probabilities of the input's shape "
+            f"{x.shape}; got dtype {t.dtype} and shape {t.shape}"
+        )
+    expected = (x.shape[0],) + x.shape[2:]
+    if t.shape != expected:
+        raise ValueError(
+            f"{fn}(): target shape {t.shape} must be {expected} for input shape {x.shape}"
+        )
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bad.any():
+        raise ValueError(
+            f"{fn}(): target values must be in [0, {C - 1}] (or ignore_index={ignore_index}), "
+            f"got {t[bad].ravel()[0]}"
+        )
     return _F.CrossEntropyFunction.apply(
         x_in,
         t.astype(np.intp, copy=False),

@@ -10,7 +10,7 @@ import numpy as np
 from .. import ops
 from ..tensor import Tensor
 
-__all__ = ["clip_grad_norm_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
 def clip_grad_norm_(
@@ -49,3 +49,23 @@ def clip_grad_norm_(
     if coef < 1.0:
         ops.scale_(grads, coef)
     return total
+
+
+def clip_grad_value_(parameters: Union[Tensor, Iterable[Tensor]], clip_value: float) -> None:
+    """Clamp every gradient element to [-clip_value, clip_value], in place.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastdl import nn
+        >>> p = nn.Parameter(np.zeros(2)); p.grad = nn.Parameter(np.array([-3.0, 0.5]))
+        >>> nn.utils.clip_grad_value_([p], 1.0); p.grad.numpy()
+        array([-1. ,  0.5])
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    c = float(clip_value)
+    if not c >= 0:
+        raise ValueError(f"clip_grad_value_(): clip_value must be >= 0, got {clip_value!r}")
+    for p in parameters:
+        if p.grad is not None:
+            np.clip(p.grad.data, -c, c, out=p.grad.data)
