@@ -18,10 +18,15 @@ from ..autograd import Function
 from ..tensor import Tensor, stack
 from . import functional as F
 from . import init
+from ._fallback import kernel
 from .module import Module
 from .parameter import Parameter
 
 __all__ = ["RNNCell", "RNN", "GRUCell", "GRU"]
+
+# fastdl's matmul kernel: NumPy's OpenBLAS threads would alternate with fastdl's OpenMP pool
+# on every step of the sequence.
+_matmul = kernel("matmul")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -34,7 +39,7 @@ class _GRUStep(Function):
     @staticmethod
     def forward(ctx, gi, h, w_hh, b_hh):
         hs = h.shape[-1]
-        gh = h @ w_hh
+        gh = _matmul(h, w_hh)
         if b_hh is not None:
             gh += b_hh
         r = _sigmoid(gi[:, :hs] + gh[:, :hs])
@@ -54,8 +59,8 @@ class _GRUStep(Function):
         dgi = np.concatenate([dr, dz, dn], axis=1)
         dgh = np.concatenate([dr, dz, dn * r], axis=1)
         need_gi, need_h, need_w, need_b = ctx.needs_input_grad
-        dh = g * z + dgh @ w_hh.T if need_h else None
-        dw = h.T @ dgh if need_w else None
+        dh = g * z + _matmul(dgh, w_hh.T) if need_h else None
+        dw = _matmul(h.T, dgh) if need_w else None
         db = dgh.sum(0) if has_b and need_b else None
         return (dgi if need_gi else None), dh, dw, db
 

@@ -2,7 +2,7 @@
 //
 // Every product is C (+)= A B with A read one scalar at a time (any strides, so P^T and dS^T
 // need no transpose) and B read in whole vectors along its rows. B operands are packed once per
-// call so their rows are a whole number of vectors: K^T and V^T in key blocks (kBk keys, zero
+// call so their rows are a whole number of vectors: K^T and V^T in key blocks (up to kBk keys, zero
 // padded), and K, Q, V, dO with their feature dimension padded when it is not a multiple of
 // the vector width.
 #include "kernels/attention.h"
@@ -150,18 +150,32 @@ struct Plan {
   T scale;
   int64_t nqb, nkb;
   int64_t dp, dvp;  // feature dims padded to the vector width
+  int64_t bk;       // keys per block: kBk, or fewer (a whole number of vectors) for short keys
 };
 
-// K^T of one plane in key blocks: dst[kb][c][j] = src[kb * kBk + j][c], zero past n rows.
 template <class T>
-void pack_blocks_t(const T* src, int64_t n, int64_t cols, T* dst, int64_t nblocks) {
+Plan<T> make_plan(const AttentionProblem& p) {
+  constexpr int64_t L = kL<T>;
+  const int64_t bk = min64(kBk, round_up(p.tk > 0 ? p.tk : 1, L));
+  return Plan<T>{p,
+                 T(p.scale),
+                 (p.tq + kBq - 1) / kBq,
+                 (p.tk + bk - 1) / bk,
+                 round_up(p.d, L),
+                 round_up(p.dv, L),
+                 bk};
+}
+
+// K^T of one plane in key blocks of bk: dst[kb][c][j] = src[kb * bk + j][c], zero past n rows.
+template <class T>
+void pack_blocks_t(const T* src, int64_t n, int64_t cols, T* dst, int64_t nblocks, int64_t bk) {
   for (int64_t kb = 0; kb < nblocks; ++kb) {
-    T* blk = dst + kb * cols * kBk;
-    const int64_t j0 = kb * kBk, w = min64(kBk, n - j0);
+    T* blk = dst + kb * cols * bk;
+    const int64_t j0 = kb * bk, w = min64(bk, n - j0);
     for (int64_t c = 0; c < cols; ++c) {
-      T* row = blk + c * kBk;
+      T* row = blk + c * bk;
       for (int64_t j = 0; j < w; ++j) row[j] = src[(j0 + j) * cols + c];
-      for (int64_t j = w; j < kBk; ++j) row[j] = T(0);
+      for (int64_t j = w; j < bk; ++j) row[j] = T(0);
     }
   }
 }
@@ -178,14 +192,14 @@ void pack_pad(const T* src, int64_t rows, int64_t cols, T* dst, int64_t colsp) {
 // Packs `planes` planes of rows x cols each, in parallel over planes.
 template <class T>
 void pack_all(const T* src, int64_t planes, int64_t rows, int64_t cols, T* dst, bool transpose,
-              int64_t nblocks, int64_t colsp) {
-  const int64_t plane_out = transpose ? nblocks * cols * kBk : rows * colsp;
+              int64_t nblocks, int64_t bk, int64_t colsp) {
+  const int64_t plane_out = transpose ? nblocks * cols * bk : rows * colsp;
   parallel_for(planes, 1, planes * rows * cols * int64_t(sizeof(T)) * 2,
                [&](int64_t lo, int64_t hi) {
                  for (int64_t i = lo; i < hi; ++i) {
                    const T* s = src + i * rows * cols;
                    if (transpose) {
-                     pack_blocks_t(s, rows, cols, dst + i * plane_out, nblocks);
+                     pack_blocks_t(s, rows, cols, dst + i * plane_out, nblocks, bk);
                    } else {
                      pack_pad(s, rows, cols, dst + i * plane_out, colsp);
                    }
@@ -239,7 +253,7 @@ template <class T>
 int64_t key_blocks_for(const Plan<T>& pl, int64_t q0, int64_t nq) {
   if (!pl.p.causal) return pl.nkb;
   const int64_t last = min64(pl.p.tk, q0 + nq);  // keys [0, last) visible to some row
-  return (last + kBk - 1) / kBk;
+  return (last + pl.bk - 1) / pl.bk;
 }
 
 // Causal work grows with the query block: visit blocks 0, n-1, 1, n-2, ... so contiguous
@@ -251,24 +265,19 @@ void forward(const AttentionProblem& p, const T* q, const T* k, const T* v, cons
              T* out, T* lse) {
   if (p.bh <= 0 || p.tq <= 0) return;
   constexpr int64_t L = kL<T>;
-  Plan<T> pl{p,
-             T(p.scale),
-             (p.tq + kBq - 1) / kBq,
-             (p.tk + kBk - 1) / kBk,
-             round_up(p.d, L),
-             round_up(p.dv, L)};
+  const Plan<T> pl = make_plan<T>(p);
   const int64_t nkp = max_index(p.k_index, p.bh) + 1, nvp = max_index(p.v_index, p.bh) + 1;
   // Packed B operands: K^T blocks, and V padded when dv is not a multiple of the width.
-  const int64_t kt_plane = pl.nkb * p.d * kBk;
+  const int64_t kt_plane = pl.nkb * p.d * pl.bk;
   Buffer kt_buf(nkp * kt_plane * int64_t(sizeof(T)));
   const bool pad_v = pl.dvp != p.dv;
   Buffer vp_buf(pad_v ? nvp * p.tk * pl.dvp * int64_t(sizeof(T)) : 0);
   if ((kt_plane > 0 && !kt_buf.p) || (pad_v && p.tk > 0 && !vp_buf.p)) throw std::bad_alloc();
   T* kt = kt_buf.as<T>();
-  pack_all(k, nkp, p.tk, p.d, kt, true, pl.nkb, 0);
+  pack_all(k, nkp, p.tk, p.d, kt, true, pl.nkb, pl.bk, 0);
   const T* vp = v;
   if (pad_v) {
-    pack_all(v, nvp, p.tk, p.dv, vp_buf.as<T>(), false, 0, pl.dvp);
+    pack_all(v, nvp, p.tk, p.dv, vp_buf.as<T>(), false, 0, 0, pl.dvp);
     vp = vp_buf.as<T>();
   }
 
@@ -297,8 +306,8 @@ void forward(const AttentionProblem& p, const T* q, const T* k, const T* v, cons
       for (int64_t r = 0; r < nq; ++r) mrow[r] = -INFINITY, lrow[r] = T(0);
       const int64_t kbn = key_blocks_for(pl, q0, nq);
       for (int64_t kb = 0; kb < kbn; ++kb) {
-        const int64_t k0 = kb * kBk, w = min64(kBk, p.tk - k0), wp = round_up(w, L);
-        gemm<T>(nq, wp, p.d, qa, p.d, 1, ktp + kb * p.d * kBk, kBk, S, kBk, false);
+        const int64_t k0 = kb * pl.bk, w = min64(pl.bk, p.tk - k0), wp = round_up(w, L);
+        gemm<T>(nq, wp, p.d, qa, p.d, 1, ktp + kb * p.d * pl.bk, pl.bk, S, kBk, false);
         for (int64_t r = 0; r < nq; ++r) {
           T* s = S + r * kBk;
           logits_row(pl, mask, b, q0 + r, k0, w, s);
@@ -347,12 +356,7 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
               const T* out, const T* lse, const void* mask, T* dq, T* dk, T* dv) {
   if (p.bh <= 0) return;
   constexpr int64_t L = kL<T>;
-  Plan<T> pl{p,
-             T(p.scale),
-             (p.tq + kBq - 1) / kBq,
-             (p.tk + kBk - 1) / kBk,
-             round_up(p.d, L),
-             round_up(p.dv, L)};
+  const Plan<T> pl = make_plan<T>(p);
   const int64_t dp = pl.dp, dvp = pl.dvp;
   const int64_t nqp = max_index(p.q_index, p.bh) + 1, nkp = max_index(p.k_index, p.bh) + 1,
                 nvp = max_index(p.v_index, p.bh) + 1;
@@ -365,7 +369,7 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
   // Chunks of key blocks per problem, fixed by the shape: enough tasks for a few threads when
   // there are few problems; each chunk keeps its own dq partial, summed in chunk order.
   const int64_t chunks = min64(pl.nkb, (4 + p.bh - 1) / p.bh);
-  const int64_t kt_plane = pl.nkb * p.d * kBk, vt_plane = pl.nkb * p.dv * kBk;
+  const int64_t kt_plane = pl.nkb * p.d * pl.bk, vt_plane = pl.nkb * p.dv * pl.bk;
   const bool pad_d = dp != p.d, pad_dv = dvp != p.dv;
   Buffer kt_buf(nkp * kt_plane * int64_t(sizeof(T)));
   Buffer vt_buf(nvp * vt_plane * int64_t(sizeof(T)));
@@ -379,17 +383,17 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
   }
   T* kt = kt_buf.as<T>();
   T* vt = vt_buf.as<T>();
-  pack_all(k, nkp, p.tk, p.d, kt, true, pl.nkb, 0);
-  pack_all(v, nvp, p.tk, p.dv, vt, true, pl.nkb, 0);
+  pack_all(k, nkp, p.tk, p.d, kt, true, pl.nkb, pl.bk, 0);
+  pack_all(v, nvp, p.tk, p.dv, vt, true, pl.nkb, pl.bk, 0);
   const T *qp = q, *kp = k, *dop = dout;
   if (pad_d) {
-    pack_all(q, nqp, p.tq, p.d, qp_buf.as<T>(), false, 0, dp);
-    pack_all(k, nkp, p.tk, p.d, kp_buf.as<T>(), false, 0, dp);
+    pack_all(q, nqp, p.tq, p.d, qp_buf.as<T>(), false, 0, 0, dp);
+    pack_all(k, nkp, p.tk, p.d, kp_buf.as<T>(), false, 0, 0, dp);
     qp = qp_buf.as<T>();
     kp = kp_buf.as<T>();
   }
   if (pad_dv) {
-    pack_all(dout, p.bh, p.tq, p.dv, dop_buf.as<T>(), false, 0, dvp);
+    pack_all(dout, p.bh, p.tq, p.dv, dop_buf.as<T>(), false, 0, 0, dvp);
     dop = dop_buf.as<T>();
   }
   T* dqp = dqp_buf.as<T>();
@@ -428,7 +432,7 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
         delta[i] = s;
       }
       for (int64_t kb = c; kb < pl.nkb; kb += chunks) {
-        const int64_t k0 = kb * kBk, w = min64(kBk, p.tk - k0), wp = round_up(w, L);
+        const int64_t k0 = kb * pl.bk, w = min64(pl.bk, p.tk - k0), wp = round_up(w, L);
         std::memset(dKa, 0, size_t(kBk * (dp + dvp)) * sizeof(T));
         const int64_t qb0 = p.causal ? k0 / kBq : 0;
         for (int64_t qb = qb0; qb < pl.nqb; ++qb) {
@@ -436,7 +440,7 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
           const T* qa = qpl + q0 * dp;
           const T* ga = dob + q0 * dvp;
           // P = exp(logits - lse), recomputed.
-          gemm<T>(nq, wp, p.d, qa, dp, 1, ktp + kb * p.d * kBk, kBk, S, kBk, false);
+          gemm<T>(nq, wp, p.d, qa, dp, 1, ktp + kb * p.d * pl.bk, pl.bk, S, kBk, false);
           for (int64_t r = 0; r < nq; ++r) {
             T* s = S + r * kBk;
             const T l = lb[q0 + r];
@@ -450,7 +454,7 @@ void backward(const AttentionProblem& p, const T* dout, const T* q, const T* k, 
           // dV += P^T dO
           gemm<T>(w, dvp, nq, S, 1, kBk, ga, dvp, dVa, dvp, true);
           // dP = dO V^T, then dS = scale * P * (dP - delta) in place.
-          gemm<T>(nq, wp, p.dv, ga, dvp, 1, vtp + kb * p.dv * kBk, kBk, dP, kBk, false);
+          gemm<T>(nq, wp, p.dv, ga, dvp, 1, vtp + kb * p.dv * pl.bk, pl.bk, dP, kBk, false);
           for (int64_t r = 0; r < nq; ++r) {
             const T* s = S + r * kBk;
             T* ds = dP + r * kBk;
