@@ -170,6 +170,13 @@ class ModuleList(_IndexedContainer):
             self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end; returns self.
+
+        Example:
+            >>> from fastdl import nn
+            >>> len(nn.ModuleList().append(nn.ReLU()))
+            1
+        """
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList.append(): {type(module).__name__} is not a Module")
         self.add_module(str(len(self)), module)

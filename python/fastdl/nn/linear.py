@@ -48,7 +48,14 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Redraw the weight from N(0, 1/in_features) and zero the bias."""
+        """Redraw the weight from N(0, 1/in_features) and zero the bias.
+
+        Example:
+            >>> from fastdl import nn
+            >>> layer = nn.Linear(2, 2); layer.bias.data[:] = 1; layer.reset_parameters()
+            >>> layer.bias.numpy()
+            array([0., 0.], dtype=float32)
+        """
         init.lecun_normal_(self.weight)
         if self.bias is not None:
             init.zeros_(self.bias)

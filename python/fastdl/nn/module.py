@@ -22,10 +22,26 @@ class StateDictError(ValueError, RuntimeError):
 
     A ValueError (bad input, as everywhere in fastdl) that is also a RuntimeError, which is
     what PyTorch raises in the same situation.
+
+    Example:
+        >>> from fastdl import nn
+        >>> try:
+        ...     nn.Linear(2, 2).load_state_dict({})
+        ... except nn.StateDictError as e:
+        ...     print(str(e).splitlines()[1].strip())
+        Missing key(s) in state_dict: 'weight', 'bias'
     """
 
 
 class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` skipped.
+
+    Example:
+        >>> from fastdl import nn
+        >>> nn.Linear(2, 2).load_state_dict({"extra": 0}, strict=False).unexpected_keys
+        ['extra']
+    """
+
     missing_keys: List[str]
     unexpected_keys: List[str]
 

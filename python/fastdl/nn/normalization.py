@@ -72,7 +72,15 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", None)
 
     def reset_running_stats(self) -> None:
-        """Running mean 0, running variance 1, batch count 0."""
+        """Running mean 0, running variance 1, batch count 0.
+
+        Example:
+            >>> import numpy as np
+            >>> from fastdl import nn
+            >>> bn = nn.BatchNorm1d(2); _ = bn(np.random.default_rng(0).normal(size=(4, 2)))
+            >>> bn.reset_running_stats(); bn.running_var
+            array([1., 1.], dtype=float32)
+        """
         if self.track_running_stats:
             self.running_mean[...] = 0
             self.running_var[...] = 1

@@ -46,15 +46,37 @@ class LRScheduler:
         raise NotImplementedError
 
     def get_lr(self) -> List[float]:
-        """The learning rates for the current epoch."""
+        """The learning rates for the current epoch (from the closed form).
+
+        Example:
+            >>> from fastdl import nn, optim
+            >>> opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+            >>> optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5).get_lr()
+            [1.0]
+        """
         return [self._lr_at(b, self.last_epoch) for b in self.base_lrs]
 
     def get_last_lr(self) -> List[float]:
-        """The learning rates set by the last :meth:`step`."""
+        """The learning rates set by the last :meth:`step`.
+
+        Example:
+            >>> from fastdl import nn, optim
+            >>> opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=0.3)
+            >>> optim.lr_scheduler.StepLR(opt, step_size=5).get_last_lr()
+            [0.3]
+        """
         return list(self._last_lr)
 
     def step(self) -> None:
-        """Advance one epoch and write the new learning rates into the optimizer."""
+        """Advance one epoch and write the new learning rates into the optimizer.
+
+        Example:
+            >>> from fastdl import nn, optim
+            >>> opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+            >>> sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
+            >>> sched.step(); round(opt.param_groups[0]["lr"], 6)
+            0.1
+        """
         self.last_epoch += 1
         lrs = self.get_lr()
         for g, lr in zip(self.optimizer.param_groups, lrs):
@@ -62,11 +84,27 @@ class LRScheduler:
         self._last_lr = lrs
 
     def state_dict(self) -> Dict[str, Any]:
-        """Everything but the optimizer, to resume (``fastdl.save`` can store it)."""
+        """Everything but the optimizer, to resume (``fastdl.save`` can store it).
+
+        Example:
+            >>> from fastdl import nn, optim
+            >>> opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+            >>> optim.lr_scheduler.StepLR(opt, step_size=2).state_dict()["last_epoch"]
+            0
+        """
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned.
+
+        Example:
+            >>> from fastdl import nn, optim
+            >>> opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+            >>> a = optim.lr_scheduler.StepLR(opt, step_size=2); a.step(); a.step()
+            >>> b = optim.lr_scheduler.StepLR(opt, step_size=2); b.load_state_dict(a.state_dict())
+            >>> b.last_epoch
+            2
+        """
         self.__dict__.update(state_dict)
 
 
