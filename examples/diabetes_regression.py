@@ -2,7 +2,12 @@
 
 An MLP 10-32-1 (ReLU) predicts disease progression one year after baseline from 10 baseline
 measurements (442 patients; 80% train, 20% held out). Features and target are standardised
-with training statistics only; the held-out R^2 is reported in the original units.
+with training statistics only; the held-out R^2 is reported in the original units. Strong
+decoupled weight decay (AdamW) keeps the MLP from overfitting 354 samples.
+
+The held-out R^2 depends on which 88 patients are held out: over split seeds 0-9 it ranges
+0.37-0.55 (mean 0.47; ordinary least squares: 0.30-0.55, mean 0.45). The default seed's split
+gives ~0.55.
 
     python examples/diabetes_regression.py [--fast] [--epochs N] [--seed S]
 """
@@ -22,7 +27,7 @@ from fastdl.train import evaluate, fit, r2_score
 
 def half_squared_error(yhat, y):
     """The seed's loss, 1/2 (yhat - y)^2, averaged over the batch."""
-    return 0.5 * ((yhat - y) ** 2).mean()
+    return nn.functional.mse_loss(yhat, y, half=True)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -49,7 +54,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     history = fit(
         model,
         half_squared_error,
-        optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-3),
+        optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1.0),
         DataLoader(train, batch_size=32, shuffle=True),
         epochs,
         val_loader=DataLoader(test_z, batch_size=len(test_z)),

@@ -59,6 +59,7 @@ def run(
             DataLoader(train, batch_size=BATCH, shuffle=True),
             epochs,
             val_loader=DataLoader(test, batch_size=len(test)),
+            metrics=["accuracy"],
             verbose=verbose,
         )
         seconds = time.perf_counter() - t0
