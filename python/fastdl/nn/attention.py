@@ -16,9 +16,13 @@ from .. import ops
 from ..autograd import Function
 from ..tensor import Tensor
 from . import init
+from ._fallback import kernel
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
+
+# fastdl's matmul (not NumPy's OpenBLAS, whose threads would alternate with the OpenMP pool).
+_matmul = kernel("matmul")
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -154,7 +158,7 @@ def attention_weights(
     q = np.asarray(_array(query, "attention_weights", "query"))
     k = np.asarray(_array(keys, "attention_weights", "keys"))
     dt = np.result_type(q, k, np.float32)
-    s = np.matmul(q.astype(dt), np.swapaxes(k.astype(dt), -1, -2))
+    s = _matmul(q.astype(dt), np.swapaxes(k.astype(dt), -1, -2))
     s *= 1 / math.sqrt(q.shape[-1]) if scale is None else scale
     allow = np.ones(s.shape, bool)
     if mask is not None:
