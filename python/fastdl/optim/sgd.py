@@ -21,9 +21,10 @@ class SGD(Optimizer):
     on the first step); ``p -= lr * (g + mu * b if nesterov else b)``.
 
     ``seed_form=True`` is the seed notes' momentum, an exponential moving average of the
-    gradients started at zero: ``m = mu * m + (1 - mu) * g``; ``p -= lr * m``. It equals PyTorch's
-    with ``dampening=mu`` and a zero initial buffer, so its steps are (1 - mu) times smaller at
-    first: with the same lr it moves 1/(1 - mu) times slower than PyTorch's form in the long run.
+    gradients started at zero: ``m = mu * m + (1 - mu) * g``; ``p -= lr * m``. It is PyTorch's
+    update with ``dampening=mu`` and a zero initial buffer. Under a constant gradient PyTorch's
+    buffer tends to ``g / (1 - mu)`` and the seed's to ``g``: for the same ``lr`` the seed form
+    takes steps (1 - mu) times as large (``lr_seed = lr_torch / (1 - mu)`` matches them).
     Plain gradient descent is ``SGD(params, lr)`` on the full batch.
 
     All parameters of a group are updated in one fused kernel call (``ops.sgd_step``).
