@@ -265,7 +265,11 @@ class BCEWithLogitsFunction(Function):
 
 
 class CrossEntropyFunction(Function):
-    """Fused log-softmax + negative log-likelihood on logits (N, C, ...) with int targets."""
+    """Fused log-softmax + negative log-likelihood on logits (N, C, ...) with int targets.
+
+    Works on a (M, C) view (M = N * d...; a copy only for inputs with trailing dims) so the
+    target's log-probabilities are one fancy-index pick and its gradient one scatter.
+    """
 
     @staticmethod
     def forward(
@@ -273,58 +277,55 @@ class CrossEntropyFunction(Function):
     ):
         logp = _log_softmax(x, axis=1)
         C = x.shape[1]
-        valid = target != ignore_index
-        t = np.where(valid, target, 0)
-        # class index moved next to the axis so take_along_axis picks logp[n, t[n, ...], ...]
-        picked = np.take_along_axis(logp, np.expand_dims(t, 1), axis=1).squeeze(1)
-        wt = (
-            valid.astype(x.dtype)
-            if weight is None
-            else np.where(valid, weight[t], 0).astype(x.dtype)
-        )
-        nll = -picked * wt
+        lp2 = logp if x.ndim == 2 else np.moveaxis(logp, 1, -1).reshape(-1, C)
+        t = target.reshape(-1)
+        rows = np.arange(t.size)
+        valid = t != ignore_index
+        if valid.all():
+            valid = None  # the common case: no masking work at all
+        else:
+            t = np.where(valid, t, 0)
+        picked = lp2[rows, t]
+        wt = None if weight is None else weight[t]  # per-sample weight (None: all ones)
+        if valid is not None:
+            wt = valid.astype(x.dtype) if wt is None else wt * valid
+        loss = -picked if wt is None else -picked * wt
         if label_smoothing:
             # PyTorch: (1 - eps) nll + eps * mean over classes of -w_c logp_c
-            wl = logp if weight is None else logp * weight.reshape((1, C) + (1,) * (x.ndim - 2))
-            smooth = -wl.sum(axis=1) * valid / C
-            loss = (1 - label_smoothing) * nll + label_smoothing * smooth
-        else:
-            loss = nll
+            smooth = -(lp2 if weight is None else lp2 * weight).sum(axis=1)
+            if valid is not None:
+                smooth *= valid
+            loss = (1 - label_smoothing) * loss + (label_smoothing / C) * smooth
         loss = loss.astype(x.dtype, copy=False)
+        denom = 1.0
         if reduction == "mean":
-            denom = wt.sum(dtype=np.float64)
+            denom = float(t.size) if wt is None else float(wt.sum(dtype=np.float64))
             out = np.asarray(loss.sum(dtype=np.float64) / denom, dtype=x.dtype)
         elif reduction == "sum":
             out = np.asarray(loss.sum(), dtype=x.dtype)
-            denom = 1.0
         else:
-            out = loss
-            denom = 1.0
+            out = loss.reshape(target.shape)
         ctx.reduction = reduction
-        ctx.save_for_backward(logp, t, wt, valid, weight, denom, label_smoothing)
+        ctx.save_for_backward(logp, rows, t, wt, valid, weight, denom, label_smoothing)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        logp, t, wt, valid, weight, denom, ls = ctx.saved_tensors
+        logp, rows, t, wt, valid, weight, denom, ls = ctx.saved_tensors
         C = logp.shape[1]
-        s = g if ctx.reduction == "none" else np.asarray(g / denom)
-        # gradient w.r.t. logp, then through log-softmax in one kernel call
-        coef = (s * wt).astype(logp.dtype)  # per sample
-        glogp = np.zeros_like(logp)
+        # per-sample d(loss)/d(loss_i): an (M,) array for 'none', else a scalar
+        s = g.reshape(-1) if ctx.reduction == "none" else float(g) / denom
+        g2 = np.zeros((rows.size, C), logp.dtype)  # gradient w.r.t. logp, (M, C) view
         if ls:
-            coef = coef * (1 - ls)
-            wshape = (1, C) + (1,) * (logp.ndim - 2)
-            wl = np.ones(wshape, logp.dtype) if weight is None else weight.reshape(wshape)
-            glogp -= (ls / C) * np.expand_dims(s * valid, 1) * wl
-        np.put_along_axis(
-            glogp,
-            np.expand_dims(t, 1),
-            np.take_along_axis(glogp, np.expand_dims(t, 1), 1) - np.expand_dims(coef, 1),
-            axis=1,
-        )
-        gx = _log_softmax_backward(glogp.astype(logp.dtype, copy=False), logp, axis=1)
-        return gx, None, None
+            base = (ls / C) * (s if valid is None else s * valid)
+            wl = np.ones(C, logp.dtype) if weight is None else weight
+            g2 -= np.multiply.outer(np.broadcast_to(base, (rows.size,)), wl)
+        coef = s if wt is None else s * wt
+        g2[rows, t] -= coef * (1 - ls) if ls else coef
+        if logp.ndim > 2:
+            moved = (logp.shape[0],) + logp.shape[2:] + (C,)
+            g2 = np.moveaxis(g2.reshape(moved), -1, 1)
+        return _log_softmax_backward(g2, logp, axis=1), None, None
 
 
 class SoftCrossEntropyFunction(Function):

@@ -528,8 +528,11 @@ def cross_entropy(
         raise ValueError(
             f"{fn}(): target shape {t.shape} must be {expected} for input shape {x.shape}"
         )
-    bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bad.any():
+    if t.size and (t.min() < 0 or t.max() >= C):  # two reductions; the mask only on failure
+        bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    else:
+        bad = None
+    if bad is not None and bad.any():
         raise ValueError(
             f"{fn}(): target values must be in [0, {C - 1}] (or ignore_index={ignore_index}), "
             f"got {t[bad].ravel()[0]}"
