@@ -81,33 +81,35 @@ std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vecto
   spans.reserve(n * cols.size());
   for (size_t i = 0; i < n; ++i) {
     const py::array& p = cols[0][i];
-    const std::string pname = item_name(args[0].name, i);
+    // Names are built only for a message: this loop runs for every array of every step.
+    auto pname = [&] { return item_name(args[0].name, i); };
     if (p.dtype().is(f64t)) {
       f64[i] = 1;
     } else if (!p.dtype().is(f32t)) {
-      throw py::type_error(std::string(fn) + "(): " + pname +
+      throw py::type_error(std::string(fn) + "(): " + pname() +
                            " must have dtype float32 or float64, got " + dtype_str(p));
     }
     const py::dtype& dt = f64[i] ? f64t : f32t;
     for (size_t c = 0; c < cols.size(); ++c) {
       const py::array& a = cols[c][i];
-      const std::string name = item_name(args[c].name, i);
+      auto name = [&] { return item_name(args[c].name, i); };
       if (c > 0 && !a.dtype().is(dt)) {
-        throw py::type_error(std::string(fn) + "(): " + name + " must have dtype " +
-                             std::string(py::str(dt)) + " like " + pname + ", got " + dtype_str(a));
+        throw py::type_error(std::string(fn) + "(): " + name() + " must have dtype " +
+                             std::string(py::str(dt)) + " like " + pname() + ", got " +
+                             dtype_str(a));
       }
       if (c > 0 &&
           (a.ndim() != p.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), p.shape()))) {
-        throw py::value_error(std::string(fn) + "(): " + name + " must have shape " + shape_str(p) +
-                              " like " + pname + ", got " + shape_str(a));
+        throw py::value_error(std::string(fn) + "(): " + name() + " must have shape " +
+                              shape_str(p) + " like " + pname() + ", got " + shape_str(a));
       }
       if (!(a.flags() & py::array::c_style)) {
-        throw py::value_error(std::string(fn) + "(): " + name +
+        throw py::value_error(std::string(fn) + "(): " + name() +
                               " must be C-contiguous, got a strided array of shape " +
                               shape_str(a));
       }
       if (args[c].writeable && !a.writeable()) {
-        throw py::value_error(std::string(fn) + "(): " + name +
+        throw py::value_error(std::string(fn) + "(): " + name() +
                               " must be writeable (it is updated in place)");
       }
       if (a.size() > 0) {
