@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import as_kernel_input, as_ndarray, result_dtype
+from ._checks import as_kernel_input, as_ndarray, ready, result_dtype
 
 __all__ = [
     "batch_norm_forward",
@@ -33,6 +33,23 @@ __all__ = [
     "batch_norm_backward",
     "batch_norm_stats",
 ]
+
+
+def _fast(a: Any, dt: np.dtype, c: int, writeable: bool = False) -> bool:
+    """True when an optional (C,) argument can go to the kernel as it is (fast path)."""
+    if a is None:
+        return True
+    return (
+        type(a) is np.ndarray
+        and a.dtype is dt
+        and a.shape == (c,)
+        and a.flags.c_contiguous
+        and (a.flags.writeable or not writeable)
+    )
+
+
+def _fast_scalar(v: Any, hi: float = math.inf) -> bool:
+    return type(v) is float and 0.0 <= v <= hi
 
 
 def _check_x(fn: str, x: np.ndarray) -> int:
@@ -119,6 +136,21 @@ def batch_norm_forward(
         >>> mean, np.round(y.ravel(), 4)
         (array([2.]), array([-1.,  1.]))
     """
+    if ready(x) and 2 <= x.ndim <= 3 and _fast_scalar(eps) and _fast_scalar(momentum, 1.0):
+        dt, c = x.dtype, x.shape[1]
+        m = x.shape[0] * (x.shape[2] if x.ndim == 3 else 1)
+        if (
+            m > 1
+            and _fast(weight, dt, c)
+            and _fast(bias, dt, c)
+            and _fast(running_mean, dt, c, True)
+            and _fast(running_var, dt, c, True)
+        ):
+            y, mean, invstd = np.empty(x.shape, dt), np.empty(c, dt), np.empty(c, dt)
+            _core.batch_norm_train(
+                x, weight, bias, y, mean, invstd, running_mean, running_var, eps, momentum
+            )
+            return y, mean, invstd
     fn = "batch_norm_forward"
     xa = as_ndarray(x, fn, "x")
     c = _check_x(fn, xa)
@@ -191,6 +223,19 @@ def batch_norm_inference(
         ...                                 eps=0.0)
         array([[1.]])
     """
+    if ready(x) and 2 <= x.ndim <= 3 and _fast_scalar(eps):
+        dt, c = x.dtype, x.shape[1]
+        if (
+            running_mean is not None
+            and running_var is not None
+            and _fast(running_mean, dt, c)
+            and _fast(running_var, dt, c)
+            and _fast(weight, dt, c)
+            and _fast(bias, dt, c)
+        ):
+            y = np.empty(x.shape, dt)
+            _core.batch_norm_eval(x, running_mean, running_var, weight, bias, y, eps)
+            return y
     fn = "batch_norm_inference"
     xa = as_ndarray(x, fn, "x")
     c = _check_x(fn, xa)
@@ -245,6 +290,24 @@ def batch_norm_backward(
         (array([[0.],
                [0.]]), array([-1.]), array([1.]))
     """
+    if (
+        ready(x)
+        and 2 <= x.ndim <= 3
+        and type(grad) is np.ndarray
+        and grad.dtype is x.dtype
+        and grad.shape == x.shape
+        and grad.flags.c_contiguous
+        and type(output_mask) is tuple
+        and len(output_mask) == 3
+    ):
+        dt, c = x.dtype, x.shape[1]
+        if mean is not None and invstd is not None:
+            if _fast(mean, dt, c) and _fast(invstd, dt, c) and _fast(weight, dt, c):
+                gx = np.empty(x.shape, dt) if output_mask[0] else None
+                gw = np.empty(c, dt) if output_mask[1] else None
+                gb = np.empty(c, dt) if output_mask[2] else None
+                _core.batch_norm_backward(grad, x, mean, invstd, weight, gx, gw, gb, bool(training))
+                return gx, gw, gb
     fn = "batch_norm_backward"
     ga = as_ndarray(grad, fn, "grad")
     xa = as_ndarray(x, fn, "x")

@@ -13,6 +13,7 @@
 #include "kernels/batchnorm.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <new>
@@ -139,32 +140,6 @@ void grad_sums_rows(const T* dy, const T* x, int64_t ld, int64_t rows, int64_t n
   }
 }
 
-// y = ((x - mh) - ml) * a + b: mean = mh + ml split in two T's keeps x - mean accurate when
-// |mean| >> std (float32 data with a large offset). y may alias x.
-template <class T>
-void apply_rows(const T* x, T* y, int64_t ld, int64_t rows, int64_t np, const T* __restrict mh,
-                const T* __restrict ml, const T* __restrict a, const T* __restrict b) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = x + r * ld;
-    T* yr = y + r * ld;
-    for (int64_t j = 0; j < np; ++j) yr[j] = ((xr[j] - mh[j]) - ml[j]) * a[j] + b[j];
-  }
-}
-
-// dx = A * ((dy - mdy) - B * (x - m)): centred first, so dx stays accurate when it is much
-// smaller than A * dy. dx may alias dy.
-template <class T>
-void dx_rows(const T* dy, const T* x, T* dx, int64_t ld, int64_t rows, int64_t np,
-             const T* __restrict m, const T* __restrict ca, const T* __restrict cb,
-             const T* __restrict cd) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* gr = dy + r * ld;
-    const T* xr = x + r * ld;
-    T* dr = dx + r * ld;
-    for (int64_t j = 0; j < np; ++j) dr[j] = ca[j] * ((gr[j] - cd[j]) - cb[j] * (xr[j] - m[j]));
-  }
-}
-
 // ---- chunk drivers ------------------------------------------------------------------------
 
 // Partial statistics of chunk (r, b): for each channel of the block, the chunk mean and the
@@ -276,7 +251,7 @@ void grad_sums_chunk(const Grid& g, const T* dy, const T* x, const T* mean, int6
   }
 }
 
-// Per-channel coefficients for the elementwise passes (arrays of C values each).
+// Per-channel coefficients of an elementwise pass (arrays of C values each).
 template <class T>
 struct Coef {
   const T* p0;
@@ -285,72 +260,67 @@ struct Coef {
   const T* p3;
 };
 
-// y = ((x - c.p0) - c.p1) * c.p2 + c.p3 over chunk (r, b).
-template <class T>
-void apply_chunk(const Grid& g, const T* x, T* y, const Coef<T>& cf, int64_t r, int64_t b) {
-  const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
-  const int64_t ld = g.c * L;
-  const int64_t off = n0 * ld + c0 * L;
-  if (L == 1) {
-    apply_rows(x + off, y + off, ld, rows, nc, cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0);
-    return;
+// The output passes: y = ((x - p0) - p1) * p2 + p3 (mean split into hi p0 + lo p1, so x - mean
+// stays accurate when |mean| >> std) and dx = p1 * ((dy - p3) - p2 * (x - p0)) (centred first,
+// so dx stays accurate when it is much smaller than p1 * dy). In place (y = x, dx = dy) is fine.
+struct ApplyOp {
+  template <class T>
+  static T f(T x, T, T p0, T p1, T p2, T p3) {
+    return ((x - p0) - p1) * p2 + p3;
   }
-  if (!g.seg) {  // expand the coefficients to positions once per chunk
-    alignas(64) T e0[kBlockPos], e1[kBlockPos], e2[kBlockPos], e3[kBlockPos];
-    const int64_t np = nc * L;
-    for (int64_t j = 0; j < np; ++j) {
-      const int64_t c = c0 + j / L;
-      e0[j] = cf.p0[c];
-      e1[j] = cf.p1[c];
-      e2[j] = cf.p2[c];
-      e3[j] = cf.p3[c];
-    }
-    apply_rows(x + off, y + off, ld, rows, np, e0, e1, e2, e3);
-    return;
+};
+struct DxOp {
+  template <class T>
+  static T f(T x, T dy, T p0, T p1, T p2, T p3) {
+    return p1 * ((dy - p3) - p2 * (x - p0));
   }
-  for (int64_t n = 0; n < rows; ++n)
-    for (int64_t cc = 0; cc < nc; ++cc) {
-      const int64_t o = off + n * ld + cc * L, c = c0 + cc;
-      const T m0 = cf.p0[c], m1 = cf.p1[c], s = cf.p2[c], t = cf.p3[c];
-      const T* xs = x + o;
-      T* ys = y + o;
-      for (int64_t i = 0; i < L; ++i) ys[i] = ((xs[i] - m0) - m1) * s + t;
-    }
-}
+};
 
-// dx = cf.p1 * ((dy - cf.p3) - cf.p2 * (x - cf.p0)) over chunk (r, b).
-template <class T>
-void dx_chunk(const Grid& g, const T* dy, const T* x, T* dx, const Coef<T>& cf, int64_t r,
-              int64_t b) {
+// One output pass over chunk (r, b): out = Op::f(x, g, coefficients of the channel); g is only
+// read by DxOp (pass x for ApplyOp).
+template <class Op, class T>
+void out_chunk(const Grid& g, const T* x, const T* gr, T* out, const Coef<T>& cf, int64_t r,
+               int64_t b) {
   const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
-  const int64_t ld = g.c * L;
+  const int64_t ld = g.c * L, np = nc * L;
   const int64_t off = n0 * ld + c0 * L;
-  if (L == 1) {
-    dx_rows(dy + off, x + off, dx + off, ld, rows, nc, cf.p0 + c0, cf.p1 + c0, cf.p2 + c0,
-            cf.p3 + c0);
-    return;
-  }
+  const T* xb = x + off;
+  const T* gb = gr + off;
   if (!g.seg) {
-    alignas(64) T e0[kBlockPos], e1[kBlockPos], e2[kBlockPos], e3[kBlockPos];
-    const int64_t np = nc * L;
-    for (int64_t j = 0; j < np; ++j) {
-      const int64_t c = c0 + j / L;
-      e0[j] = cf.p0[c];
-      e1[j] = cf.p1[c];
-      e2[j] = cf.p2[c];
-      e3[j] = cf.p3[c];
+    // Coefficients per position (expanded once per chunk when L > 1): the row loop vectorises.
+    alignas(64) T e[4][kBlockPos];
+    const T* p[4] = {cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0};
+    if (L > 1) {
+      for (int64_t j = 0; j < np; ++j) {
+        const int64_t c = c0 + j / L;
+        e[0][j] = cf.p0[c];
+        e[1][j] = cf.p1[c];
+        e[2][j] = cf.p2[c];
+        e[3][j] = cf.p3[c];
+      }
+      for (int q = 0; q < 4; ++q) p[q] = e[q];
     }
-    dx_rows(dy + off, x + off, dx + off, ld, rows, np, e0, e1, e2, e3);
+    const T* __restrict q0 = p[0];
+    const T* __restrict q1 = p[1];
+    const T* __restrict q2 = p[2];
+    const T* __restrict q3 = p[3];
+    for (int64_t rr = 0; rr < rows; ++rr) {
+      const T* xs = xb + rr * ld;
+      const T* gs = gb + rr * ld;
+      T* o = out + off + rr * ld;
+      for (int64_t i = 0; i < np; ++i) o[i] = Op::f(xs[i], gs[i], q0[i], q1[i], q2[i], q3[i]);
+    }
     return;
   }
-  for (int64_t n = 0; n < rows; ++n)
+  // Long L: each (n, c) run of L values shares one channel's coefficients.
+  for (int64_t rr = 0; rr < rows; ++rr)
     for (int64_t cc = 0; cc < nc; ++cc) {
-      const int64_t o = off + n * ld + cc * L, c = c0 + cc;
-      const T m = cf.p0[c], ca = cf.p1[c], cb = cf.p2[c], cd = cf.p3[c];
-      const T* gs = dy + o;
-      const T* xs = x + o;
-      T* ds = dx + o;
-      for (int64_t i = 0; i < L; ++i) ds[i] = ca * ((gs[i] - cd) - cb * (xs[i] - m));
+      const int64_t c = c0 + cc, o0 = rr * ld + cc * L;
+      const T q0 = cf.p0[c], q1 = cf.p1[c], q2 = cf.p2[c], q3 = cf.p3[c];
+      const T* xs = xb + o0;
+      const T* gs = gb + o0;
+      T* os = out + off + o0;
+      for (int64_t i = 0; i < L; ++i) os[i] = Op::f(xs[i], gs[i], q0, q1, q2, q3);
     }
 }
 
@@ -367,7 +337,6 @@ void for_chunks(const Grid& g, int64_t work, bool reverse, F&& f) {
 }
 
 constexpr int64_t kChannelGrain = 256;  // channels per chunk when merging partials
-
 // ---- entry points -------------------------------------------------------------------------
 
 template <class T>
@@ -428,7 +397,7 @@ void train(const BatchNormTrainArgs<T>& a) {
   });
   if (a.y) {
     for_chunks(g, 2 * bytes, true,
-               [&](int64_t r, int64_t b) { apply_chunk(g, a.x, a.y, cf, r, b); });
+               [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b); });
   }
 }
 
@@ -448,7 +417,7 @@ void eval(const BatchNormEvalArgs<T>& a) {
   }
   const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
   for_chunks(g, 2 * M * C * int64_t(sizeof(T)), false,
-             [&](int64_t r, int64_t b) { apply_chunk(g, a.x, a.y, cf, r, b); });
+             [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b); });
 }
 
 template <class T>
@@ -501,11 +470,11 @@ void backward(const BatchNormBackwardArgs<T>& a) {
   if (a.dx && a.training) {
     const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
     for_chunks(g, 3 * bytes, true,
-               [&](int64_t r, int64_t b) { dx_chunk(g, a.dy, a.x, a.dx, cf, r, b); });
+               [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b); });
   } else if (a.dx) {  // eval: dx = A * dy, the output pass with mean 0, shift 0 on dy
     const Coef<T> cf{coef + 2 * C, coef + 2 * C, coef + C, coef + 2 * C};
     for_chunks(g, 2 * bytes, true,
-               [&](int64_t r, int64_t b) { apply_chunk(g, a.dy, a.dx, cf, r, b); });
+               [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.dy, a.dy, a.dx, cf, r, b); });
   }
 }
 
