@@ -69,13 +69,24 @@ template <class U>
 struct Scratch {
   U* p = nullptr;
   explicit Scratch(int64_t count) {
-    p = static_cast<U*>(std::malloc(sizeof(U) * size_t(count > 0 ? count : 1)));
+    const size_t bytes = (sizeof(U) * size_t(count > 0 ? count : 1) + 63) / 64 * 64;
+    p = static_cast<U*>(std::aligned_alloc(64, bytes));
     if (!p) throw std::bad_alloc();
   }
   ~Scratch() { std::free(p); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
 };
+
+// Stride for arrays stored back to back and read together in one loop: rounded to whole cache
+// lines plus three more, so they do not sit at the same offset modulo 4 KiB (loads from
+// 4 KiB-aliased addresses measured up to 1.5x slower here).
+template <class T>
+constexpr int64_t spaced(int64_t n) {
+  constexpr int64_t line = 64 / int64_t(sizeof(T));
+  return (n + line - 1) / line * line + 3 * line;
+}
+constexpr int64_t kPosStride = spaced<double>(kBlockPos);
 
 // ---- pass kernels, short L: one row = np contiguous positions -----------------------------
 
@@ -154,7 +165,10 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
   double* om = pmean + r * g.c + c0;
   double* o2 = pm2 + r * g.c + c0;
   if (!g.seg) {
-    alignas(64) double k[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+    alignas(64) double acc[3][kPosStride];
+    double* k = acc[0];
+    double* s1 = acc[1];
+    double* s2 = acc[2];
     const int64_t np = nc * L;
     for (int64_t j = 0; j < np; ++j) {
       k[j] = double(base[(j / L) * L]);
@@ -176,7 +190,10 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
     return;
   }
   // Long L: each channel's (rows, L) slab in pieces of up to kBlockPos positions.
-  alignas(64) double k[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+  alignas(64) double acc[3][kPosStride];
+  double* k = acc[0];
+  double* s1 = acc[1];
+  double* s2 = acc[2];
   for (int64_t cc = 0; cc < nc; ++cc) {
     const double kc = double(base[cc * L]);
     double t1 = 0.0, t2 = 0.0;
@@ -210,7 +227,10 @@ void grad_sums_chunk(const Grid& g, const T* dy, const T* x, const T* mean, int6
   double* o1 = psdy + r * g.c + c0;
   double* o2 = psdx + r * g.c + c0;
   if (!g.seg) {
-    alignas(64) double m[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+    alignas(64) double acc[3][kPosStride];
+    double* m = acc[0];
+    double* s1 = acc[1];
+    double* s2 = acc[2];
     const int64_t np = nc * L;
     for (int64_t j = 0; j < np; ++j) {
       m[j] = double(mean[c0 + j / L]);
@@ -229,7 +249,10 @@ void grad_sums_chunk(const Grid& g, const T* dy, const T* x, const T* mean, int6
     }
     return;
   }
-  alignas(64) double m[kBlockPos], s1[kBlockPos], s2[kBlockPos];
+  alignas(64) double acc[3][kPosStride];
+  double* m = acc[0];
+  double* s1 = acc[1];
+  double* s2 = acc[2];
   for (int64_t cc = 0; cc < nc; ++cc) {
     const double mc = double(mean[c0 + cc]);
     double t1 = 0.0, t2 = 0.0;
@@ -288,7 +311,7 @@ void out_chunk(const Grid& g, const T* x, const T* gr, T* out, const Coef<T>& cf
   const T* gb = gr + off;
   if (!g.seg) {
     // Coefficients per position (expanded once per chunk when L > 1): the row loop vectorises.
-    alignas(64) T e[4][kBlockPos];
+    alignas(64) T e[4][spaced<T>(kBlockPos)];
     const T* p[4] = {cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0};
     if (L > 1) {
       for (int64_t j = 0; j < np; ++j) {
@@ -304,10 +327,11 @@ void out_chunk(const Grid& g, const T* x, const T* gr, T* out, const Coef<T>& cf
     const T* __restrict q1 = p[1];
     const T* __restrict q2 = p[2];
     const T* __restrict q3 = p[3];
+    T* ob = out + off;
     for (int64_t rr = 0; rr < rows; ++rr) {
       const T* xs = xb + rr * ld;
       const T* gs = gb + rr * ld;
-      T* o = out + off + rr * ld;
+      T* o = ob + rr * ld;
       for (int64_t i = 0; i < np; ++i) o[i] = Op::f(xs[i], gs[i], q0[i], q1[i], q2[i], q3[i]);
     }
     return;
@@ -337,6 +361,7 @@ void for_chunks(const Grid& g, int64_t work, bool reverse, F&& f) {
 }
 
 constexpr int64_t kChannelGrain = 256;  // channels per chunk when merging partials
+
 // ---- entry points -------------------------------------------------------------------------
 
 template <class T>
@@ -358,9 +383,10 @@ void train(const BatchNormTrainArgs<T>& a) {
   for_chunks(g, bytes, false, [&](int64_t r, int64_t b) { stats_chunk(g, a.x, r, b, pmean, pm2); });
 
   // Coefficients of the output pass, in T: mean split into hi + lo, scale, shift.
-  Scratch<T> coef_buf(4 * C);
+  const int64_t S = spaced<T>(C);
+  Scratch<T> coef_buf(4 * S);
   T* coef = coef_buf.p;
-  const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+  const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
   const double eps = a.eps, mom = a.momentum, unbias = M > 1 ? double(M) / double(M - 1) : 0.0;
   parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
     // Chan's merge of the chunk partials, in chunk order, into row 0 of the partials. The
@@ -390,9 +416,9 @@ void train(const BatchNormTrainArgs<T>& a) {
       if (a.running_var)
         a.running_var[c] = T((1.0 - mom) * double(a.running_var[c]) + mom * var * unbias);
       coef[c] = mh;
-      coef[C + c] = T(mean - double(mh));
-      coef[2 * C + c] = T(invstd * (a.weight ? double(a.weight[c]) : 1.0));
-      coef[3 * C + c] = a.bias ? a.bias[c] : T(0);
+      coef[S + c] = T(mean - double(mh));
+      coef[2 * S + c] = T(invstd * (a.weight ? double(a.weight[c]) : 1.0));
+      coef[3 * S + c] = a.bias ? a.bias[c] : T(0);
     }
   });
   if (a.y) {
@@ -406,16 +432,17 @@ void eval(const BatchNormEvalArgs<T>& a) {
   const int64_t C = a.c, M = a.n * a.l;
   if (C <= 0 || M <= 0) return;
   const Grid g = make_grid(a.n, C, a.l);
-  Scratch<T> coef_buf(4 * C);
+  const int64_t S = spaced<T>(C);
+  Scratch<T> coef_buf(4 * S);
   T* coef = coef_buf.p;
   for (int64_t c = 0; c < C; ++c) {
     coef[c] = a.mean[c];
-    coef[C + c] = T(0);
-    coef[2 * C + c] =
+    coef[S + c] = T(0);
+    coef[2 * S + c] =
         T((a.weight ? double(a.weight[c]) : 1.0) / std::sqrt(double(a.var[c]) + a.eps));
-    coef[3 * C + c] = a.bias ? a.bias[c] : T(0);
+    coef[3 * S + c] = a.bias ? a.bias[c] : T(0);
   }
-  const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+  const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
   for_chunks(g, 2 * M * C * int64_t(sizeof(T)), false,
              [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b); });
 }
@@ -442,7 +469,8 @@ void backward(const BatchNormBackwardArgs<T>& a) {
       grad_sums_chunk(g, a.dy, a.x, a.mean, r, b, psdy, psdx);
     });
   }
-  Scratch<T> coef_buf(4 * C);
+  const int64_t S = spaced<T>(C);
+  Scratch<T> coef_buf(4 * S);
   T* coef = coef_buf.p;
   parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
     if (sums) {
@@ -462,17 +490,17 @@ void backward(const BatchNormBackwardArgs<T>& a) {
       if (a.dweight) a.dweight[c] = T(sdx * invstd);
       const double ca = (a.weight ? double(a.weight[c]) : 1.0) * invstd;
       coef[c] = a.mean[c];
-      coef[C + c] = T(ca);
-      coef[2 * C + c] = a.training ? T(invstd * invstd * sdx / double(M)) : T(0);
-      coef[3 * C + c] = a.training ? T(sdy / double(M)) : T(0);
+      coef[S + c] = T(ca);
+      coef[2 * S + c] = a.training ? T(invstd * invstd * sdx / double(M)) : T(0);
+      coef[3 * S + c] = a.training ? T(sdy / double(M)) : T(0);
     }
   });
   if (a.dx && a.training) {
-    const Coef<T> cf{coef, coef + C, coef + 2 * C, coef + 3 * C};
+    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
     for_chunks(g, 3 * bytes, true,
                [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b); });
   } else if (a.dx) {  // eval: dx = A * dy, the output pass with mean 0, shift 0 on dy
-    const Coef<T> cf{coef + 2 * C, coef + 2 * C, coef + C, coef + 2 * C};
+    const Coef<T> cf{coef + 2 * S, coef + 2 * S, coef + S, coef + 2 * S};
     for_chunks(g, 2 * bytes, true,
                [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.dy, a.dy, a.dx, cf, r, b); });
   }
