@@ -358,21 +358,25 @@ void run_block(const Problem<T>& P, const T* a, const T* b, T* c, int64_t m0, in
       const bool first = pc == 0, last = pc + kc == P.k;
       const T* bblk = b + pc * P.rsb + jc * P.csb;
       if (P.pack_b) pack_b(bbuf, bblk, P.rsb, P.csb, kc, nc);
+      const int64_t rsb = P.pack_b ? NR : P.rsb;
       for (int64_t ic = m0; ic < m1; ic += BK::MC) {
         const int64_t mc = m1 - ic < BK::MC ? m1 - ic : BK::MC;
         const T* ablk = a + ic * P.rsa + pc * P.csa;
         if (P.pack_a) pack_a(abuf, ablk, P.rsa, P.csa, mc, kc);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t w = nc - jr < NR ? nc - jr : NR;
-          const int nv = int((w + L - 1) / L);
-          const T* bp = P.pack_b ? bbuf + jr * kc : bblk + jr;
-          const int64_t rsb = P.pack_b ? NR : P.rsb;
-          for (int64_t ir = 0; ir < mc; ir += kMR) {
-            const int64_t h = mc - ir < kMR ? mc - ir : kMR;
-            const T* ap = P.pack_a ? abuf + ir * kc : ablk + ir * P.rsa;
-            T* cp = c + (ic + ir) * ldc + jc + jr;
-            ukrs[(h - 1) * kNV + (nv - 1)](kc, ap, P.rsa, P.csa, bp, rsb, cp, ldc, w, !first);
-            if (last && epi) epilogue(P.act, cp, ldc, P.bias ? P.bias + jc + jr : nullptr, h, w);
+        // ir outer: the A micro-panel stays in L1 while the B block streams from L2.
+        for (int64_t ir = 0; ir < mc; ir += kMR) {
+          const int64_t h = mc - ir < kMR ? mc - ir : kMR;
+          const T* ap = P.pack_a ? abuf + ir * kc : ablk + ir * P.rsa;
+          const Ukr<T>* row = ukrs + (h - 1) * kNV;
+          T* crow = c + (ic + ir) * ldc + jc;
+          for (int64_t jr = 0; jr < nc; jr += NR) {
+            const int64_t w = nc - jr < NR ? nc - jr : NR;
+            const int nv = int((w + L - 1) / L);
+            const T* bp = P.pack_b ? bbuf + jr * kc : bblk + jr;
+            row[nv - 1](kc, ap, P.rsa, P.csa, bp, rsb, crow + jr, ldc, w, !first);
+            if (last && epi) {
+              epilogue(P.act, crow + jr, ldc, P.bias ? P.bias + jc + jr : nullptr, h, w);
+            }
           }
         }
       }
@@ -380,31 +384,45 @@ void run_block(const Problem<T>& P, const T* a, const T* b, T* c, int64_t m0, in
   }
 }
 
-// How C is cut into chunks for threads: a function of the problem alone.
+// How C is cut into chunks for threads: a function of the problem alone (never of the thread
+// count). Each chunk packs the B columns it owns, so with packed B the split is along n (no
+// panel packed twice); otherwise along m.
 struct Grid {
   int64_t rows, cols;  // chunk size
   int64_t pm, pn;      // chunks along m and n
 };
 
 template <class T>
-Grid make_grid(int64_t m, int64_t n, int64_t k, int64_t batch) {
+Grid make_grid(int64_t m, int64_t n, int64_t k, int64_t batch, bool pack_b) {
   constexpr int NR = kNR<T>;
   const double flops = 2.0 * double(m) * double(n) * double(k);
-  // Aim for chunks of >= ~1 MFLOP, at most 16 per matrix; large batches split over matrices.
-  int64_t want = int64_t(flops / double(1 << 20));
-  if (want > 16) want = 16;
-  if (batch >= 16) want = 1;
-  if (want < 1) want = 1;
+  // Chunks of >= ~2 MFLOP (~10 us on one core), at most 8 per matrix; batches split by matrix.
+  int64_t want = int64_t(flops / double(1 << 21));
+  if (want > 8) want = 8;
+  if (want > 1) want &= ~int64_t(1);  // even: two threads get equal shares
+  if (batch >= 8 || want < 1) want = 1;
   const int64_t mtiles = (m + kMR - 1) / kMR, ntiles = (n + NR - 1) / NR;
-  int64_t pm = want < mtiles ? want : mtiles;
-  int64_t pn = (want + pm - 1) / pm;
-  if (pn > ntiles) pn = ntiles;
+  int64_t pm, pn;
+  if (pack_b) {
+    pn = want < ntiles ? want : ntiles;
+    pm = (want + pn - 1) / pn;
+    if (pm > mtiles) pm = mtiles;
+  } else {
+    pm = want < mtiles ? want : mtiles;
+    pn = (want + pm - 1) / pm;
+    if (pn > ntiles) pn = ntiles;
+  }
   Grid g;
   g.rows = (mtiles + pm - 1) / pm * kMR;
   g.cols = (ntiles + pn - 1) / pn * NR;
   g.pm = (m + g.rows - 1) / g.rows;
   g.pn = (n + g.cols - 1) / g.cols;
   return g;
+}
+
+int64_t env_int(const char* name, int64_t dflt) {
+  const char* v = std::getenv(name);
+  return v ? std::atoll(v) : dflt;
 }
 
 template <class T>
@@ -431,15 +449,18 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
     m = 1;
   }
   if (n == 1) csb = 1;  // one column: its stride is never used
+  if (m == 1) rsa = 1;  // one row: likewise
   Problem<T> P{m, n, k, rsa, csa, rsb, csb, bias, act, false, false};
-  // B is read in place when its rows are contiguous and the block it streams from fits L2;
-  // A in place when its rows fit L1 comfortably and the problem is small.
+  // The micro-kernel only broadcasts single elements of A, so A is read in place unless
+  // neither of its strides is 1 (then each cache line would serve one element). B is packed
+  // when its rows are not contiguous, or when they are far apart (a page per row).
   const int64_t es = int64_t(sizeof(T));
-  P.pack_b = csb != 1 || (m > 4 * kMR && k * n * es > (int64_t(1) << 19));
-  P.pack_a = m * k * es > (int64_t(1) << 17) && n > 2 * kNR<T>;
-  const Grid g = make_grid<T>(m, n, k, batch);
+  P.pack_a = (rsa != 1 && csa != 1) || env_int("FASTDL_MM_PACKA", 0);
+  P.pack_b = csb != 1 || rsb * es > env_int("FASTDL_MM_PACKB_LDB", 4096);
+  const Grid g = make_grid<T>(m, n, k, batch, P.pack_b);
   const int64_t per = g.pm * g.pn;
   const double flops = 2.0 * double(m) * double(n) * double(k) * double(batch);
+  // parallel_for compares work with kParallelWork; one chunk of work stays serial anyway.
   const int64_t work = int64_t(flops / 8.0);
   parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
