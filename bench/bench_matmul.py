@@ -1,0 +1,141 @@
+"""Matrix multiplication against NumPy (OpenBLAS) and PyTorch: GFLOP/s, % of peak, ratios.
+
+Cases: square n = 16 .. 2048 in float32 (and 256 .. 2048 in float64), the MLP shapes of a
+784-256-10 network with batch 128 forward and backward (x^T dY and dY W^T through transposed
+views, as autograd calls them), and the fused linear layer. Every implementation writes into a
+preallocated output, so the table compares kernels plus per-call overhead, not allocation.
+
+Run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for a fair NumPy:
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_matmul.py [--threads 1]
+Writes bench/results/matmul[_1t].{md,json} and a plot matmul[_1t].png of GFLOP/s against n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from harness import RESULTS, Case, main, setup, try_torch
+
+import fastdl
+from fastdl import ops
+
+# Nominal FMA peak per core (PERF.md: Zen 4, ~117 GFLOP/s fp32); fp64 is half.
+PEAK_FP32_PER_CORE = 117.0
+
+SQUARE_F32 = (16, 32, 48, 64, 96, 128, 256, 512, 1024, 2048)
+SQUARE_F64 = (64, 256, 512, 1024, 2048)
+# (name, m, k, n, a transposed view, b transposed view): 784-256-10 MLP, batch 128.
+MLP = (
+    ("fwd x.W1", 128, 784, 256, False, False),
+    ("fwd h.W2", 128, 256, 10, False, False),
+    ("bwd xT.dY1", 784, 128, 256, True, False),
+    ("bwd dY1.W1T", 128, 256, 784, False, True),
+    ("bwd hT.dY2", 256, 128, 10, True, False),
+    ("bwd dY2.W2T", 128, 10, 256, False, True),
+)
+
+
+def _operand(rng, rows: int, cols: int, dtype, transposed: bool) -> np.ndarray:
+    if transposed:  # a (cols, rows) array seen through .T, as backward passes use it
+        return rng.standard_normal((cols, rows)).astype(dtype).T
+    return rng.standard_normal((rows, cols)).astype(dtype)
+
+
+def _matmul_case(name: str, a: np.ndarray, b: np.ndarray, torch, note: str = "") -> Case:
+    c = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    impls = {
+        "fastdl": lambda: ops.matmul(a, b, out=c),
+        "numpy": lambda: np.matmul(a, b, out=c),
+    }
+    if torch is not None:
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+        impls["torch"] = lambda: torch.matmul(ta, tb, out=tc)
+    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
+    return Case(name, impls, flops=flops, note=note)
+
+
+def cases(torch) -> list[Case]:
+    rng = np.random.default_rng(0)
+    out = []
+    for n in SQUARE_F32:
+        a, b = _operand(rng, n, n, np.float32, False), _operand(rng, n, n, np.float32, False)
+        out.append(_matmul_case(f"fp32 n={n}", a, b, torch))
+    for n in SQUARE_F64:
+        a, b = _operand(rng, n, n, np.float64, False), _operand(rng, n, n, np.float64, False)
+        out.append(_matmul_case(f"fp64 n={n}", a, b, torch))
+    for name, m, k, n, ta, tb in MLP:
+        a = _operand(rng, m, k, np.float32, ta)
+        b = _operand(rng, k, n, np.float32, tb)
+        out.append(_matmul_case(f"mlp {name} {m}x{k}x{n}", a, b, torch))
+    # Fused linear + ReLU against the unfused peers.
+    x = rng.standard_normal((128, 784)).astype(np.float32)
+    w = rng.standard_normal((784, 256)).astype(np.float32)
+    bias = rng.standard_normal(256).astype(np.float32)
+    y = np.empty((128, 256), np.float32)
+    impls = {
+        "fastdl": lambda: ops.linear(x, w, bias, "relu"),
+        "numpy": lambda: np.maximum(np.add(np.matmul(x, w, out=y), bias, out=y), 0, out=y),
+    }
+    if torch is not None:
+        tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w.T.copy()), torch.from_numpy(bias)
+        impls["torch"] = lambda: torch.relu(torch.nn.functional.linear(tx, tw, tb))
+    out.append(Case("linear+relu 128x784x256", impls, flops=2.0 * 128 * 784 * 256))
+    return out
+
+
+def peak_table(rows: list[dict], threads: int) -> str:
+    lines = [
+        "",
+        f"## % of nominal FMA peak ({threads} thread(s): fp32 {PEAK_FP32_PER_CORE * threads:.0f}, "
+        f"fp64 {PEAK_FP32_PER_CORE * threads / 2:.0f} GFLOP/s)",
+        "",
+        "| case | fastdl | numpy | torch |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        peak = PEAK_FP32_PER_CORE * threads / (2 if r["case"].startswith("fp64") else 1)
+        cells = [
+            f"{100 * r['throughput'][k] / peak:.0f}%" if k in r["throughput"] else "-"
+            for k in ("fastdl", "numpy", "torch")
+        ]
+        lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path, threads: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for prefix, style in (("fp32 n=", "-"), ("fp64 n=", "--")):
+        sq = [r for r in rows if r["case"].startswith(prefix)]
+        if not sq:
+            continue
+        ns = [int(r["case"][len(prefix) :]) for r in sq]
+        for impl, color in (("fastdl", "C0"), ("numpy", "C1"), ("torch", "C2")):
+            ys = [r["throughput"].get(impl) for r in sq]
+            if all(y is not None for y in ys):
+                label = f"{impl} {prefix[:4]}"
+                ax.plot(ns, ys, style, marker="o", color=color, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("n (square n x n x n)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title(f"matmul, {threads} thread(s)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    args = setup()
+    name = "matmul" if args.threads != 1 else "matmul_1t"
+    rows = main(name, f"matmul ({args.threads} threads)", cases(try_torch(args.threads)), args)
+    md = RESULTS / f"{name}.md"
+    md.write_text(md.read_text() + peak_table(rows, args.threads))
+    if rows:
+        plot(rows, RESULTS / f"{name}.png", args.threads)
+        print(f"wrote {RESULTS / (name + '.png')}")
+    fastdl.set_num_threads(args.threads)
