@@ -137,6 +137,9 @@ struct Vec {
 template <class T>
 constexpr int kNR = kNV * Vec<T>::L;
 
+// Local, not std::min/std::swap: out-of-line std templates could be merged across ISA builds.
+inline int64_t imin(int64_t x, int64_t y) { return x < y ? x : y; }
+
 // Cache blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core). The A micro-panel (MR x KC) and B
 // micro-panel (KC x NR) share L1; the packed A block (MC x KC) stays in L2 next to the B block
 // (KC x NC) that each A block streams over.
@@ -388,8 +391,8 @@ void run_block(const Problem<T>& P, const T* a, const T* b, T* c, int64_t m0, in
 // count). Each chunk packs the B columns it owns, so with packed B the split is along n (no
 // panel packed twice); otherwise along m.
 struct Grid {
-  int64_t rows, cols;  // chunk size
-  int64_t pm, pn;      // chunks along m and n
+  int64_t mtiles, ntiles;  // MR-row and NR-column tiles of C
+  int64_t pm, pn;          // chunks along m and n; chunk i spans tiles [i*t/p, (i+1)*t/p)
 };
 
 template <class T>
@@ -401,22 +404,18 @@ Grid make_grid(int64_t m, int64_t n, int64_t k, int64_t batch, bool pack_b) {
   if (want > 8) want = 8;
   if (want > 1) want &= ~int64_t(1);  // even: two threads get equal shares
   if (batch >= 8 || want < 1) want = 1;
-  const int64_t mtiles = (m + kMR - 1) / kMR, ntiles = (n + NR - 1) / NR;
-  int64_t pm, pn;
-  if (pack_b) {
-    pn = want < ntiles ? want : ntiles;
-    pm = (want + pn - 1) / pn;
-    if (pm > mtiles) pm = mtiles;
-  } else {
-    pm = want < mtiles ? want : mtiles;
-    pn = (want + pm - 1) / pm;
-    if (pn > ntiles) pn = ntiles;
-  }
   Grid g;
-  g.rows = (mtiles + pm - 1) / pm * kMR;
-  g.cols = (ntiles + pn - 1) / pn * NR;
-  g.pm = (m + g.rows - 1) / g.rows;
-  g.pn = (n + g.cols - 1) / g.cols;
+  g.mtiles = (m + kMR - 1) / kMR;
+  g.ntiles = (n + NR - 1) / NR;
+  if (pack_b) {
+    g.pn = want < g.ntiles ? want : g.ntiles;
+    g.pm = (want + g.pn - 1) / g.pn;
+    if (g.pm > g.mtiles) g.pm = g.mtiles;
+  } else {
+    g.pm = want < g.mtiles ? want : g.mtiles;
+    g.pn = (want + g.pm - 1) / g.pm;
+    if (g.pn > g.ntiles) g.pn = g.ntiles;
+  }
   return g;
 }
 
@@ -438,8 +437,12 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
   }
   // C = A B with one column is C^T = B^T A^T with one row: the vector lanes then run along m.
   if (n == 1 && m > 1 && bias == nullptr) {
-    std::swap(a, b);
-    std::swap(a_off, b_off);
+    const T* t = a;
+    a = b;
+    b = t;
+    const int64_t* to = a_off;
+    a_off = b_off;
+    b_off = to;
     const int64_t ra = rsa, ca = csa;
     rsa = csb;
     csa = rsb;
@@ -456,9 +459,10 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
   // when its rows are not contiguous, or when they are far apart (a page per row).
   const int64_t es = int64_t(sizeof(T));
   P.pack_a = (rsa != 1 && csa != 1) || env_int("FASTDL_MM_PACKA", 0);
-  P.pack_b = csb != 1 || rsb * es > env_int("FASTDL_MM_PACKB_LDB", 4096);
+  P.pack_b = csb != 1 || rsb * es > env_int("FASTDL_MM_PACKB_LDB", 2048);
   const Grid g = make_grid<T>(m, n, k, batch, P.pack_b);
   const int64_t per = g.pm * g.pn;
+  constexpr int64_t NR = kNR<T>;
   const double flops = 2.0 * double(m) * double(n) * double(k) * double(batch);
   // parallel_for compares work with kParallelWork; one chunk of work stays serial anyway.
   const int64_t work = int64_t(flops / 8.0);
@@ -466,9 +470,9 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
     for (int64_t ch = lo; ch < hi; ++ch) {
       const int64_t t = ch / per, r = ch % per;
       const int64_t im = r / g.pn, in = r % g.pn;
-      const int64_t m0 = im * g.rows, n0 = in * g.cols;
-      const int64_t m1 = m0 + g.rows < m ? m0 + g.rows : m;
-      const int64_t n1 = n0 + g.cols < n ? n0 + g.cols : n;
+      const int64_t m0 = im * g.mtiles / g.pm * kMR, n0 = in * g.ntiles / g.pn * NR;
+      const int64_t m1 = imin(m, (im + 1) * g.mtiles / g.pm * kMR);
+      const int64_t n1 = imin(n, (in + 1) * g.ntiles / g.pn * NR);
       const T* at = a + (a_off ? a_off[t] : 0);
       const T* bt = b + (b_off ? b_off[t] : 0);
       run_block(P, at, bt, c + t * m * n, m0, m1, n0, n1);
