@@ -1,5 +1,6 @@
 """One full training step (forward, loss, backward, optimiser step) of small MLPs vs PyTorch.
 
+Peers: PyTorch (eager, default Adam) and the same step written by hand in NumPy.
 Cases (the targets of the data/training issue): MLP 784-256-256-10 at batch 128 with Adam and
 cross-entropy (goal: fastdl <= 0.8x PyTorch's time), and MLP 32-32-1 at batch 16 with Adam and
 BCE-with-logits (goal: <= 0.3x PyTorch's time: a small step is all per-call overhead).
@@ -84,10 +85,64 @@ def torch_step(torch, widths, batch, loss):
     return step
 
 
+def numpy_step(widths, batch, loss):
+    """The same step written by hand in NumPy: the floor for a Python-level implementation
+    (no graph, no checks, every backward formula inlined)."""
+    rng = np.random.default_rng(0)
+    ws = [
+        (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
+        for a, b in zip(widths[:-1], widths[1:])
+    ]
+    bs = [np.zeros(b, np.float32) for b in widths[1:]]
+    params = [p for pair in zip(ws, bs) for p in pair]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    x, y = _data(widths, batch, loss)
+    t = [0]
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8
+
+    def step():
+        hs = [x]
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            z = hs[-1] @ w + b
+            hs.append(np.maximum(z, 0) if i < len(ws) - 1 else z)
+        z = hs[-1]
+        if loss == "ce":
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            _ = -np.log(p[np.arange(batch), y]).mean()
+            g = p
+            g[np.arange(batch), y] -= 1
+            g /= batch
+        else:
+            _ = (np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))).mean()
+            g = (1 / (1 + np.exp(-z)) - y) / z.size
+        grads = []
+        for i in range(len(ws) - 1, -1, -1):
+            grads.append(g.sum(axis=0))
+            grads.append(hs[i].T @ g)
+            if i:
+                g = (g @ ws[i].T) * (hs[i] > 0)
+        grads.reverse()  # [w0, b0, w1, b1, ...]
+        t[0] += 1
+        c1, c2 = 1 - b1 ** t[0], 1 - b2 ** t[0]
+        for p, gr, mi, vi in zip(params, grads, m, v):
+            mi *= b1
+            mi += (1 - b1) * gr
+            vi *= b2
+            vi += (1 - b2) * gr * gr
+            p -= lr / c1 * mi / (np.sqrt(vi / c2) + eps)
+
+    return step
+
+
 def cases(torch) -> list[Case]:
     out = []
     for name, widths, batch, loss in CASES:
-        impls = {"fastdl": fastdl_step(widths, batch, loss)}
+        impls = {
+            "fastdl": fastdl_step(widths, batch, loss),
+            "numpy": numpy_step(widths, batch, loss),
+        }
         if torch is not None:
             impls["torch"] = torch_step(torch, widths, batch, loss)
         flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
