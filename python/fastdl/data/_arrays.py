@@ -6,16 +6,12 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from ..tensor import Tensor, from_numpy
-except ImportError:  # pragma: no cover - only before fastdl.tensor exists
-    Tensor = None
-    from_numpy = None
+from ..tensor import Tensor
 
 
 def as_array(x: Any, fn: str, arg: str) -> np.ndarray:
     """``x`` as an ndarray without copying when it is one (a Tensor gives its ``.data``)."""
-    if Tensor is not None and isinstance(x, Tensor):
+    if isinstance(x, Tensor):
         return x.data
     if x is None or isinstance(x, (str, bytes)):
         raise TypeError(f"{fn}(): argument '{arg}' must be an array, got {type(x).__name__}")
@@ -26,5 +22,5 @@ def as_array(x: Any, fn: str, arg: str) -> np.ndarray:
 
 
 def to_tensor(a: np.ndarray) -> Any:
-    """A Tensor sharing ``a``'s memory (the ndarray itself until fastdl.tensor exists)."""
-    return a if from_numpy is None else from_numpy(a)
+    """A Tensor sharing ``a``'s memory."""
+    return Tensor(a)

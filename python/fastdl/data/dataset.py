@@ -86,8 +86,11 @@ class TensorDataset(Dataset):
         return tuple(to_tensor(np.asarray(a[index])) for a in self.arrays)
 
     def _gather(self, rows: Union[slice, np.ndarray]) -> tuple[np.ndarray, ...]:
-        # A slice is a view; an index array is one gather (a copy) per array.
-        return tuple(a[rows] for a in self.arrays)
+        # A slice is a view; an index array is one gather (a copy) per array (take is ~3x
+        # faster than fancy indexing on small batches).
+        if isinstance(rows, slice):
+            return tuple([a[rows] for a in self.arrays])
+        return tuple([a.take(rows, axis=0) for a in self.arrays])
 
 
 class Subset(Dataset):

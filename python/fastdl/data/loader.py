@@ -8,7 +8,7 @@ import numpy as np
 
 from .._random import get_generator
 from ._arrays import as_array, to_tensor
-from .dataset import Dataset
+from .dataset import Dataset, TensorDataset
 
 __all__ = ["DataLoader"]
 
@@ -94,6 +94,18 @@ class DataLoader:
             rng = self._rng if self._rng is not None else get_generator()
             order = rng.permutation(n)
         stop = n - n % bs if self.drop_last else n
+        if isinstance(ds, TensorDataset):
+            # The common case, kept lean: a few microseconds per batch matter for small models.
+            arrays = ds.arrays
+            if order is None:
+                for start in range(0, stop, bs):
+                    end = start + bs
+                    yield tuple([to_tensor(a[start:end]) for a in arrays])
+            else:
+                for start in range(0, stop, bs):
+                    rows = order[start : start + bs]
+                    yield tuple([to_tensor(a.take(rows, axis=0)) for a in arrays])
+            return
         gather = getattr(ds, "_gather", None)
         for start in range(0, stop, bs):
             end = min(start + bs, n)

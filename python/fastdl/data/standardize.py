@@ -60,7 +60,7 @@ class Standardizer:
         self._check(a, "transform")
         dt = a.dtype if a.dtype.kind == "f" else np.result_type(a.dtype, np.float32)
         out = ((a - self.mean) / self.std).astype(dt, copy=False)
-        return to_tensor(out) if Tensor is not None and isinstance(x, Tensor) else out
+        return to_tensor(out) if isinstance(x, Tensor) else out
 
     def fit_transform(self, x: Any) -> Any:
         """``fit(x)`` then ``transform(x)``."""
@@ -72,7 +72,7 @@ class Standardizer:
         self._check(a, "inverse_transform")
         dt = a.dtype if a.dtype.kind == "f" else np.result_type(a.dtype, np.float32)
         out = (a * self.std + self.mean).astype(dt, copy=False)
-        return to_tensor(out) if Tensor is not None and isinstance(x, Tensor) else out
+        return to_tensor(out) if isinstance(x, Tensor) else out
 
 
 def _dataset_arrays(ds: Dataset) -> tuple[np.ndarray, ...]:
