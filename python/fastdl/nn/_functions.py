@@ -139,11 +139,13 @@ class DropoutFunction(Function):
 
 # -- losses ---------------------------------------------------------------------------------
 def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return loss
+    # the ufunc's reduce directly: ndarray.mean/sum add ~2-5 us of Python wrapper on small arrays
+    s = np.add.reduce(loss, axis=None)
     if reduction == "mean":
-        return np.asarray(loss.mean(), dtype=loss.dtype)
-    if reduction == "sum":
-        return np.asarray(loss.sum(), dtype=loss.dtype)
-    return loss
+        s = s / loss.size if loss.size else np.nan
+    return np.asarray(s, dtype=loss.dtype)
 
 
 def _grad_scale(g: np.ndarray, n: int, reduction: str) -> Any:
