@@ -331,25 +331,6 @@ def test_residual_mlp_with_batchnorm_trains():
     assert loss.item() < 0.5 * first and acc > 0.9
 
 
-def test_layers_use_the_compiled_kernels_once_landed():
-    # nn falls back to NumPy only for kernel ops that do not exist yet; once an op is in
-    # fastdl.ops the layers must call it.
-    from fastdl import ops
-    from fastdl.nn import _functions
-
-    for name in (
-        "linear",
-        "matmul",
-        "softmax",
-        "log_softmax",
-        "softmax_backward",
-        "log_softmax_backward",
-    ):
-        op = getattr(ops, name, None)
-        if callable(op):
-            assert getattr(_functions, "_" + name) is op, name
-
-
 def _train_bits(threads):
     from conftest import using_threads
 

@@ -14,14 +14,14 @@ import numpy as np
 
 from .. import ops
 from ..autograd import Function
-from ._fallback import kernel
 
-_linear = kernel("linear")
-_matmul = kernel("matmul")
-_softmax = kernel("softmax")
-_log_softmax = kernel("log_softmax")
-_softmax_backward = kernel("softmax_backward")
-_log_softmax_backward = kernel("log_softmax_backward")
+# module-level names: one global lookup per call on the hot path instead of an attribute chain
+_linear = ops.linear
+_matmul = ops.matmul
+_softmax = ops.softmax
+_log_softmax = ops.log_softmax
+_softmax_backward = ops.softmax_backward
+_log_softmax_backward = ops.log_softmax_backward
 
 
 # -- Linear -------------------------------------------------------------------------------------

@@ -16,13 +16,12 @@ from .. import ops
 from ..autograd import Function
 from ..tensor import Tensor
 from . import init
-from ._fallback import kernel
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 
 # fastdl's matmul (not NumPy's OpenBLAS, whose threads would alternate with the OpenMP pool).
-_matmul = kernel("matmul")
+_matmul = ops.matmul
 
 __all__ = [
     "scaled_dot_product_attention",

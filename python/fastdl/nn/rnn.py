@@ -14,11 +14,11 @@ from typing import Any, Tuple
 
 import numpy as np
 
+from .. import ops
 from ..autograd import Function
 from ..tensor import Tensor, stack
 from . import functional as F
 from . import init
-from ._fallback import kernel
 from .module import Module
 from .parameter import Parameter
 
@@ -26,7 +26,7 @@ __all__ = ["RNNCell", "RNN", "GRUCell", "GRU"]
 
 # fastdl's matmul kernel: NumPy's OpenBLAS threads would alternate with fastdl's OpenMP pool
 # on every step of the sequence.
-_matmul = kernel("matmul")
+_matmul = ops.matmul
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
