@@ -375,3 +375,11 @@ def test_clip_grad_value():
     tp.grad = torch.tensor([-2.0, 0.1, 5.0], dtype=torch.float64)
     torch.nn.utils.clip_grad_value_([tp], 0.5)
     np.testing.assert_array_equal(p.grad.numpy(), tp.grad.numpy())
+
+
+def test_dropout_gradcheck_with_a_fixed_mask():
+    def f(x):
+        fastdl.manual_seed(5)  # the same mask on every evaluation
+        return F.dropout(x, p=0.3, training=True)
+
+    assert fastdl.gradcheck(f, _r(6, 5))
