@@ -235,3 +235,13 @@ def test_cross_entropy_with_probability_targets(reduction):
     )
     got = F.cross_entropy(x, p, weight=w, label_smoothing=0.1, reduction=reduction)
     np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-10)
+
+
+def test_integer_and_float16_inputs_are_promoted_to_float32():
+    ints = fastdl.tensor(np.array([[1, 0], [0, 1]]))
+    out = F.softmax(ints, dim=1)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy().sum(1), 1.0, rtol=1e-6)
+    loss = F.mse_loss(np.array([1, 2], np.int64), np.array([0.0, 0.0]))
+    assert loss.dtype == np.float32 and loss.item() == 2.5
+    assert F.cross_entropy(np.zeros((2, 3), np.float16), np.array([0, 1])).dtype == np.float32

@@ -60,7 +60,7 @@ def _tensor(x: Any, fn: str, arg: str = "input") -> Tensor:
     if isinstance(x, Tensor):
         return x
     a = _data(x, fn, arg)
-    if a.dtype.kind != "f":
+    if a.dtype != np.float32 and a.dtype != np.float64:
         a = a.astype(np.float32)
     return Tensor(a)
 
@@ -70,10 +70,11 @@ def _needs_grad(x: Any) -> bool:
 
 
 def _float_input(x: Any, fn: str, arg: str = "input") -> Tuple[Any, np.ndarray]:
-    """(x for Function.apply, its ndarray): non-float arrays are converted to float32."""
+    """(x for Function.apply, its ndarray): arrays other than float32/float64 become float32."""
     a = _data(x, fn, arg)
-    if a.dtype.kind != "f":
-        a = a.astype(np.float32)
+    if a.dtype != np.float32 and a.dtype != np.float64:
+        a = a.astype(np.float32)  # ints, bools, float16: converted once
+        return a, a
     return (x if isinstance(x, Tensor) else a), a
 
 
