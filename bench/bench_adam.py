@@ -1,4 +1,4 @@
-"""Fused Adam (and SGD) step against NumPy and PyTorch, in GB/s of the bytes the step must move.
+"""Fused Adam, SGD and grad_norm against NumPy and PyTorch, in GB/s of the bytes they must move.
 
 Adam moves 28 bytes per float32 parameter: reads p, g, m, v (16), writes p, m, v (12).
 Peers: a NumPy implementation with in-place ufuncs (one temporary), PyTorch ``Adam(fused=True)``
@@ -129,6 +129,17 @@ def cases(torch) -> list[Case]:
             impls["torch_loop"] = torch_sgd(torch, sizes, False)
         # reads p, g, buf; writes p, buf
         out.append(Case(f"sgd nesterov fp32 {label}", impls, bytes=20 * n))
+    for label, sizes in layouts[:2]:
+        n = sum(sizes)
+        grads = make_state(sizes)[1]
+        impls = {
+            "fastdl": lambda grads=grads: ops.grad_norm(grads),
+            "numpy": lambda grads=grads: math.sqrt(sum(float(np.dot(x, x)) for x in grads)),
+        }
+        if torch is not None:
+            tg = [torch.from_numpy(x) for x in grads]
+            impls["torch"] = lambda tg=tg: float(torch.nn.utils.get_total_norm(tg))
+        out.append(Case(f"grad_norm fp32 {label}", impls, bytes=4 * n))
     return out
 
 

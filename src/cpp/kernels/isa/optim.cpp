@@ -187,66 +187,48 @@ void sgd(const SgdTensor<T>* ts, int64_t count, const SgdConsts& c) {
 
 // ---------------------------------------------------------------------------------------
 // Norm reductions. Each piece is reduced with kLanes independent double accumulators
-// (element i goes to lane i % kLanes of its piece), then the lanes are added in a fixed order:
-// the result depends only on the data and the chunking, never on the threads.
-constexpr int kLanes = 8;
+// (element i goes to lane i % kLanes of its piece: enough chains to hide the add latency on
+// any vector width), then the lanes are added pairwise in a fixed order: the result depends
+// only on the data and the chunking, never on the threads.
+constexpr int kLanes = 32;
 
 enum class NormKind { count_nonzero, sum_abs, sum_sq, max_abs, sum_pow };
 
 template <NormKind kKind, class T>
 inline double norm_term(T x, double p) {
-  const double a = std::fabs(double(x));
   switch (kKind) {
     case NormKind::count_nonzero:
       return x != T(0) ? 1.0 : 0.0;
     case NormKind::sum_abs:
     case NormKind::max_abs:
-      return a;
+      return std::fabs(double(x));
     case NormKind::sum_sq:
       return double(x) * double(x);
     default:
-      return std::pow(a, p);
+      return std::pow(std::fabs(double(x)), p);
   }
 }
+
+// Running maximum in which a NaN, once seen, sticks.
+inline double max_nan(double acc, double t) { return (t > acc || t != t) ? t : acc; }
 
 template <NormKind kKind, class T>
 double norm_piece(const T* x, int64_t n, double p) {
   constexpr bool kMax = kKind == NormKind::max_abs;
   double acc[kLanes] = {};
-  int nan[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
       const double t = norm_term<kKind>(x[i + j], p);
-      if (kMax) {
-        acc[j] = t > acc[j] ? t : acc[j];
-        nan[j] |= x[i + j] != x[i + j];
-      } else {
-        acc[j] += t;
-      }
+      acc[j] = kMax ? max_nan(acc[j], t) : acc[j] + t;
     }
   }
   for (int j = 0; i + j < n; ++j) {
     const double t = norm_term<kKind>(x[i + j], p);
-    if (kMax) {
-      acc[j] = t > acc[j] ? t : acc[j];
-      nan[j] |= x[i + j] != x[i + j];
-    } else {
-      acc[j] += t;
-    }
+    acc[j] = kMax ? max_nan(acc[j], t) : acc[j] + t;
   }
-  if (kMax) {
-    double r = 0.0;
-    int any_nan = 0;
-    for (int j = 0; j < kLanes; ++j) {
-      r = acc[j] > r ? acc[j] : r;
-      any_nan |= nan[j];
-    }
-    return any_nan ? std::nan("") : r;
-  }
-  // Pairwise, in a fixed order.
   for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+    for (int j = 0; j < w; ++j) acc[j] = kMax ? max_nan(acc[j], acc[j + w]) : acc[j] + acc[j + w];
   return acc[0];
 }
 
@@ -265,19 +247,13 @@ double norm_run(const NormTensor* ts, int64_t count, double p) {
     for_pieces(ts, count, lo, hi, [&](const NormTensor& t, int64_t s, int64_t e) {
       const double v = t.f64 ? norm_piece<kKind>(static_cast<const double*>(t.data) + s, e - s, p)
                              : norm_piece<kKind>(static_cast<const float*>(t.data) + s, e - s, p);
-      if (kMax)
-        r = (v > r || v != v) && r == r ? v : r;  // NaN sticks
-      else
-        r += v;
+      r = kMax ? max_nan(r, v) : r + v;
     });
     part[lo / kChunk] = r;
   });
   double r = 0.0;
   for (int64_t k = 0; k < chunks; ++k) {
-    if (kMax)
-      r = (part[k] > r || part[k] != part[k]) && r == r ? part[k] : r;
-    else
-      r += part[k];
+    r = kMax ? max_nan(r, part[k]) : r + part[k];
   }
   std::free(part);
   return r;
