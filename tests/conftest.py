@@ -13,8 +13,7 @@ from fastdl import _core
 # Kernel tests run once per supported ISA in-process. Under FASTDL_CPU (CI's per-path reruns)
 # only that path runs, so each rerun covers its path once instead of repeating them all.
 SUPPORTED_ISAS = [i for i in ("baseline", "avx2", "avx512") if _core.isa_supported(i)]
-if os.environ.get("FASTDL_CPU"):
-    SUPPORTED_ISAS = [_core.current_isa()]
+TESTED_ISAS = [_core.current_isa()] if os.environ.get("FASTDL_CPU") else SUPPORTED_ISAS
 
 
 @contextlib.contextmanager
@@ -39,7 +38,7 @@ def using_threads(n: int):
         fastdl.set_num_threads(before)
 
 
-@pytest.fixture(params=SUPPORTED_ISAS)
+@pytest.fixture(params=TESTED_ISAS)
 def isa(request):
     """Run a test once per supported ISA path (in-process switch)."""
     with using_isa(request.param):
