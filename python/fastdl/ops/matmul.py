@@ -17,8 +17,6 @@ from ._checks import as_ndarray, check_out, result_dtype
 
 __all__ = ["matmul", "linear"]
 
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
 _ND = np.ndarray
 _kernel = _core.matmul
 # Kernel ids (kernels/activation.h, enum Act).
@@ -38,13 +36,10 @@ def matmul(a: Any, b: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         >>> fastdl.ops.matmul(np.ones((2, 3)), np.ones((3, 4)))[0]
         array([3., 3., 3., 3.])
     """
-    if type(a) is _ND and type(b) is _ND:
-        dt = a.dtype
-        if (dt is _F32 or dt is _F64) and b.dtype is dt:
-            try:
-                return _kernel(a, b, out)
-            except ValueError:
-                pass  # odd layouts, overlapping out, bad shapes: the general path decides
+    try:  # float32/float64 arrays of one dtype: straight to the kernel
+        return _kernel(a, b, out)
+    except (TypeError, ValueError):
+        pass  # other dtypes, odd layouts, overlapping out, bad input: the general path decides
     return _general("matmul", a, b, out, None, 0)
 
 
@@ -60,19 +55,18 @@ def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> n
         >>> fastdl.ops.linear(np.ones((1, 2)), np.ones((2, 3)), np.array([-3.0, 0.0, 1.0]), "relu")
         array([[0., 2., 3.]])
     """
-    act = _ACT.get(activation, -1) if activation is None or type(activation) is str else -1
-    if act < 0:
+    try:
+        act = _ACT[activation]
+    except (KeyError, TypeError):  # TypeError: unhashable
         raise ValueError(
             "linear(): argument 'activation' must be one of None, 'relu', 'sigmoid', 'tanh', "
             f"got {activation!r}"
-        )
-    if type(x) is _ND and type(w) is _ND and w.ndim == 2 and x.ndim >= 1:
-        dt = x.dtype
-        if (dt is _F32 or dt is _F64) and w.dtype is dt and (b is None or type(b) is _ND):
-            try:
-                return _kernel(x, w, None, b, act)
-            except (ValueError, TypeError):
-                pass  # the general path converts or reports
+        ) from None
+    if type(w) is _ND and w.ndim == 2:
+        try:
+            return _kernel(x, w, None, b, act)
+        except (TypeError, ValueError):
+            pass  # the general path converts or reports
     return _general("linear", x, w, None, b, act)
 
 

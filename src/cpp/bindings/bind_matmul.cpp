@@ -18,20 +18,42 @@ namespace {
 
 constexpr const char* kFn = "matmul";
 
-std::string fmt(const std::vector<int64_t>& s) {
+// Shapes and strides on the stack (NumPy allows at most 64 dimensions): this binding runs for
+// every Linear layer of a training step, so it avoids heap work on small calls.
+struct Dims {
+  int64_t v[64];
+  int64_t n = 0;
+  int64_t operator[](int64_t i) const { return v[i]; }
+  int64_t& operator[](int64_t i) { return v[i]; }
+  void push(int64_t x) { v[n++] = x; }
+  bool operator==(const Dims& o) const {
+    if (n != o.n) return false;
+    for (int64_t i = 0; i < n; ++i)
+      if (v[i] != o.v[i]) return false;
+    return true;
+  }
+};
+
+std::string fmt(const Dims& s) {
   std::string out = "(";
-  for (size_t i = 0; i < s.size(); ++i) {
+  for (int64_t i = 0; i < s.n; ++i) {
     out += std::to_string(s[i]);
-    if (s.size() == 1 || i + 1 < s.size()) out += ",";
-    if (i + 1 < s.size()) out += " ";
+    if (s.n == 1 || i + 1 < s.n) out += ",";
+    if (i + 1 < s.n) out += " ";
   }
   return out + ")";
 }
 
+Dims shape_dims(const py::array& a) {
+  Dims d;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) d.push(a.shape(i));
+  return d;
+}
+
 // Element strides of `a`; ValueError when a byte stride is not a multiple of the item size.
-std::vector<int64_t> elem_strides(const py::array& a, const char* arg) {
+Dims elem_strides(const py::array& a, const char* arg) {
   const int64_t item = a.itemsize();
-  std::vector<int64_t> s(a.ndim());
+  Dims s;
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
     const int64_t bs = a.strides(i);
     if (bs % item != 0) {
@@ -39,7 +61,7 @@ std::vector<int64_t> elem_strides(const py::array& a, const char* arg) {
                             "that are not a multiple of its item size (" + std::to_string(item) +
                             "); pass a copy made with np.ascontiguousarray");
     }
-    s[i] = bs / item;
+    s.push(bs / item);
   }
   return s;
 }
@@ -67,8 +89,8 @@ bool overlaps(const py::array& x, const py::array& y) {
 template <class T>
 py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
               const py::object& bias_obj, Act act) {
-  const std::vector<int64_t> ash = shape_of(a), bsh = shape_of(b);
-  const std::vector<int64_t> ast = elem_strides(a, "a"), bst = elem_strides(b, "b");
+  const Dims ash = shape_dims(a), bsh = shape_dims(b);
+  const Dims ast = elem_strides(a, "a"), bst = elem_strides(b, "b");
   const int64_t and_ = a.ndim(), bnd = b.ndim();
   const bool a1 = and_ == 1, b1 = bnd == 1;
   const int64_t m = a1 ? 1 : ash[and_ - 2], k = ash[and_ - 1];
@@ -84,8 +106,10 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
   // Broadcast the batch dimensions (all but the last two; 1-d operands have none).
   const int64_t anb = a1 ? 0 : and_ - 2, bnb = b1 ? 0 : bnd - 2;
   const int64_t nb = std::max(anb, bnb);
-  std::vector<int64_t> bshape(nb), astb(nb, 0), bstb(nb, 0), aext(nb, 1);
+  Dims bshape, astb, bstb, aext;
+  bshape.n = astb.n = bstb.n = aext.n = nb;
   for (int64_t d = 0; d < nb; ++d) {
+    astb[d] = bstb[d] = 0;
     const int64_t da = d - (nb - anb), db = d - (nb - bnb);
     const int64_t sa = da >= 0 ? ash[da] : 1, sb = db >= 0 ? bsh[db] : 1;
     if (sa != sb && sa != 1 && sb != 1) {
@@ -97,15 +121,15 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
     if (sa != 1) astb[d] = ast[da];
     if (sb != 1) bstb[d] = bst[db];
   }
-  std::vector<int64_t> oshape = bshape;
-  if (!a1) oshape.push_back(m);
-  if (!b1) oshape.push_back(n);
+  Dims oshape = bshape;
+  if (!a1) oshape.push(m);
+  if (!b1) oshape.push(n);
   int64_t batch = 1;
-  for (int64_t s : bshape) batch *= s;
+  for (int64_t d = 0; d < nb; ++d) batch *= bshape[d];
 
   py::array out;
   if (out_obj.is_none()) {
-    out = py::array_t<T>(oshape);
+    out = py::array_t<T>(std::vector<py::ssize_t>(oshape.v, oshape.v + oshape.n));
   } else {
     if (!py::isinstance<py::array>(out_obj)) {
       throw py::type_error(std::string(kFn) + "(): argument 'out' must be a numpy.ndarray, got " +
@@ -116,7 +140,7 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
       throw py::value_error(std::string(kFn) + "(): argument 'out' must have dtype " +
                             std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(out));
     }
-    if (shape_of(out) != oshape) {
+    if (!(shape_dims(out) == oshape)) {
       throw py::value_error(std::string(kFn) + "(): argument 'out' must have shape " + fmt(oshape) +
                             " for 'a' " + fmt(ash) + " and 'b' " + fmt(bsh) + ", got " +
                             shape_str(out));
@@ -133,7 +157,7 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
   if (!bias_obj.is_none()) {
     py::array bias_arr = py::cast<py::array>(bias_obj);
     check<T>(bias_arr, kFn, "bias");
-    check_shape(bias_arr, {n}, kFn, "bias");
+    if (bias_arr.ndim() != 1 || bias_arr.shape(0) != n) check_shape(bias_arr, {n}, kFn, "bias");
     bias = static_cast<const T*>(bias_arr.data());
   }
 
@@ -174,7 +198,9 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
   if (batch > 1 && !folded) {
     aoff.resize(batch);
     boff.resize(batch);
-    std::vector<int64_t> idx(nb, 0);
+    Dims idx;
+    idx.n = nb;
+    for (int64_t d = 0; d < nb; ++d) idx[d] = 0;
     int64_t ao = 0, bo = 0;
     for (int64_t t = 0; t < batch; ++t) {
       aoff[t] = ao;
