@@ -13,6 +13,7 @@ kernel never allocates.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,5 +144,10 @@ if __name__ == "__main__":
     main("attention", "Fused attention, float32", cases(torch), args)
     if not args.only or "memory" in args.only:
         line = memory_check(args.threads)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         md = RESULTS / "attention.md"
-        md.write_text(md.read_text() + "\n## Memory\n\n" + line + "\n")
+        md.write_text(
+            md.read_text()
+            + f"\n## Memory\n\n{line}\n\nLoad average at the end (1/5/15 min): {load} "
+            "on 2 cores; absolute times scale with it, the interleaved ratios much less.\n"
+        )
