@@ -383,3 +383,15 @@ def test_dropout_gradcheck_with_a_fixed_mask():
         return F.dropout(x, p=0.3, training=True)
 
     assert fastdl.gradcheck(f, _r(6, 5))
+
+
+def test_layernorm_without_affine_and_bad_input():
+    ln = nn.LayerNorm((2, 3), elementwise_affine=False)
+    assert list(ln.parameters()) == []
+    x = _r(4, 2, 3)
+    y = ln(x).numpy()
+    np.testing.assert_allclose(y.reshape(4, -1).mean(1), 0, atol=1e-6)
+    np.testing.assert_allclose(y.reshape(4, -1).var(1), 1, rtol=1e-4)
+    assert fastdl.gradcheck(lambda t: F.layer_norm(t, (2, 3)), x)
+    with pytest.raises(ValueError, match=r"must end with normalized_shape \(2, 3\)"):
+        ln(np.ones((4, 3, 2)))
