@@ -404,13 +404,14 @@ class BatchNormEvalFunction(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, eps=1e-5):
         y = ops.batch_norm_inference(x, running_mean, running_var, weight, bias, eps)
-        invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
-        ctx.save_for_backward(x, running_mean.copy(), invstd.astype(y.dtype), weight)
+        # copies: the statistics the output was computed with, even if training resumes
+        ctx.save_for_backward(x, running_mean.copy(), running_var.copy(), weight, eps)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, mean, invstd, weight = ctx.saved_tensors
+        x, mean, var, weight, eps = ctx.saved_tensors
+        invstd = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
         gx, gw, gb = ops.batch_norm_backward(
             g, x, mean, invstd, weight, training=False, output_mask=_mask(ctx, weight)
         )

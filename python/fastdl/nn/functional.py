@@ -286,22 +286,33 @@ def batch_norm(
         (array([0.2]), array([1.1]))
     """
     fn = "batch_norm"
-    x_in, x = _float_input(input, fn)
+    if isinstance(input, Tensor) and (
+        input.data.dtype == np.float32 or input.data.dtype == np.float64
+    ):
+        x_in, x = input, input.data  # the common case, without the general conversions
+    else:
+        x_in, x = _float_input(input, fn)
     C = x.shape[1] if x.ndim >= 2 else None
     _check_bn_input(x, C, fn)
+    w = (
+        None
+        if weight is None
+        else weight.data
+        if isinstance(weight, Tensor)
+        else _data(weight, fn, "weight")
+    )
+    b = None if bias is None else bias.data if isinstance(bias, Tensor) else _data(bias, fn, "bias")
+    for name, v in (("weight", w), ("bias", b)):
+        if v is not None and v.shape != (C,):
+            raise ValueError(f"{fn}(): argument '{name}' must have shape ({C},), got {v.shape}")
     # compute in the layer's dtype: float64 NumPy data may feed a float32 layer
-    ref = weight if weight is not None else running_mean
-    if ref is not None and _data(ref, fn, "weight").dtype != x.dtype:
-        x_in = _like(x_in, _data(ref, fn, "weight").dtype, fn, "input")
+    ref = w if w is not None else None if running_mean is None else np.asarray(running_mean)
+    if ref is not None and ref.dtype != x.dtype:
+        x_in = _like(x_in, ref.dtype, fn, "input")
         x = _data(x_in, fn, "input")
-    for name, v in (("weight", weight), ("bias", bias)):
-        if v is not None and _data(v, fn, name).shape != (C,):
-            raise ValueError(
-                f"{fn}(): argument '{name}' must have shape ({C},), got {_data(v, fn, name).shape}"
-            )
-    if weight is not None:
+    if w is not None and w.dtype != x.dtype:
         weight = _like(weight, x.dtype, fn, "weight")
-    if bias is not None:
+    if b is not None and b.dtype != x.dtype:
         bias = _like(bias, x.dtype, fn, "bias")
     if not training:
         if running_mean is None or running_var is None:
