@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pytest
 from conftest import using_threads
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastdl import ops
 
@@ -228,6 +230,39 @@ def test_adam_tuples_and_empty_lists(isa):
     m, v = np.zeros(3), np.zeros(3)
     ops.adam_step((p,), (g,), (m,), (v,), step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8)
     np.testing.assert_allclose(p, 0.9, rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 20000), min_size=1, max_size=5),
+    beta1=st.floats(0.0, 0.99),
+    beta2=st.floats(0.5, 0.9999),
+    weight_decay=st.sampled_from([0.0, 0.01, 0.3]),
+    decoupled=st.booleans(),
+    amsgrad=st.booleans(),
+    maximize=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_adam_property_random_lists(
+    sizes, beta1, beta2, weight_decay, decoupled, amsgrad, maximize, seed
+):
+    shapes = [(n,) for n in sizes]
+    p = make(shapes, np.float64, seed=seed)
+    m, v, vm = ([np.zeros_like(a) for a in p] for _ in range(3))
+    rp, rm, rv, rvm = (copies(x) for x in (p, m, v, vm))
+    kw = dict(lr=0.02, beta1=beta1, beta2=beta2, eps=1e-8, weight_decay=weight_decay)
+    for t in (1, 2, 3):
+        g = make(shapes, np.float64, seed=seed + t)
+        ops.adam_step(
+            p, g, m, v, step=t, decoupled=decoupled, amsgrad=amsgrad, max_exp_avg_sqs=vm,
+            maximize=maximize, **kw,
+        )  # fmt: skip
+        for i in range(len(shapes)):
+            gi = -g[i] if maximize else g[i]
+            adam_ref(rp[i], gi, rm[i], rv[i], rvm[i], step=t, decoupled=decoupled,
+                     amsgrad=amsgrad, **kw)  # fmt: skip
+    for a, b in zip(p + m + v, rp + rm + rv):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
 
 
 # ----------------------------------------------------------------------------- torch oracle
