@@ -60,7 +60,15 @@ def test_matmul_2d_grid(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_transposed_and_strided_views(isa, dtype):
     rng = np.random.default_rng(2)
-    for m, n, k in [(1, 1, 1), (5, 17, 3), (33, 65, 129), (127, 31, 257), (65, 129, 300)]:
+    for m, n, k in [
+        (1, 1, 1),
+        (5, 17, 3),
+        (33, 65, 129),
+        (127, 31, 257),
+        (65, 129, 300),
+        (257, 10, 65),
+        (129, 3, 17),
+    ]:
         base_a = _rand(rng, (2 * (m + k) + 1,) * 2, dtype)
         base_b = _rand(rng, (2 * (k + n) + 1,) * 2, dtype)
         views_a = [
@@ -181,6 +189,7 @@ def test_threads_bitwise_identical(isa, dtype):
         (_rand(rng, (517, 300), dtype).T, _rand(rng, (200, 517), dtype).T),
         (_rand(rng, (8, 64, 96), dtype), _rand(rng, (8, 96, 80), dtype)),
         (_rand(rng, (128, 784), dtype), _rand(rng, (784, 256), dtype)),
+        (_rand(rng, (1100, 700), dtype).T, _rand(rng, (1100, 10), dtype)),  # narrow, A^T
     ]
     for a, b in cases:
         with using_threads(1):

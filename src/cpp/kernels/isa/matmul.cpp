@@ -431,6 +431,21 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
     if (bias || act != Act::none) epilogue(act, c, n, bias, batch * m, n);
     return;
   }
+  // Narrow C (a few columns) with A stored transposed, as in x^T dY for a small layer: the
+  // vector lanes would be mostly idle along n, so compute C^T = B^T A^T, whose rows run along
+  // m and whose B operand (A^T) has contiguous rows, into a buffer, and transpose it out.
+  if (batch == 1 && n > 1 && 2 * n <= kNR<T> && m >= 4 * kNR<T> && rsa == 1 && csa != 1) {
+    const size_t bytes = (size_t(m) * size_t(n) * sizeof(T) + 63) / 64 * 64;
+    T* ct = static_cast<T*>(std::aligned_alloc(64, bytes));
+    if (ct) {
+      gemm<T>(1, nullptr, nullptr, n, m, k, b, csb, rsb, a, csa, rsa, ct, nullptr, Act::none);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) c[i * n + j] = ct[j * m + i];
+      std::free(ct);
+      if (bias || act != Act::none) epilogue(act, c, n, bias, m, n);
+      return;
+    }
+  }
   // C = A B with one column is C^T = B^T A^T with one row: the vector lanes then run along m.
   if (n == 1 && m > 1 && bias == nullptr) {
     const T* t = a;
