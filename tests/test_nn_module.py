@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 from collections import OrderedDict
 
 import numpy as np
@@ -244,16 +245,19 @@ def test_apply_and_forward_missing():
         nn.Module()(1)
 
 
-def test_deepcopy_makes_an_independent_model():
+def test_deepcopy_and_pickle_make_independent_models():
     fastdl.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.BatchNorm1d(2))
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     net.eval()
     ref = net(x).numpy().copy()  # builds the fused plan before copying
-    for clone in (copy.deepcopy(net),):
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
         np.testing.assert_array_equal(clone(x).numpy(), ref)
         clone[0].weight.data[...] = 0  # must not touch the original, and must be used
         assert not np.array_equal(clone(x).numpy(), ref)
         np.testing.assert_array_equal(net(x).numpy(), ref)
         assert [n for n, _ in clone.named_parameters()] == [n for n, _ in net.named_parameters()]
         assert clone[0].weight.requires_grad and not clone.training
+        clone.train()
+        clone(x).sum().backward()  # the kernels accept the unpickled arrays
+        assert clone[0].weight.grad is not None

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 
 import numpy as np
 
-from .parameter import Parameter
+from .parameter import Parameter, canonical_dtype
 
 __all__ = ["Module", "StateDictError", "IncompatibleKeys"]
 
@@ -539,6 +539,15 @@ class Module:
         for dst, src in plan:
             np.copyto(dst, src, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        # unpickled buffers get NumPy's interned dtype objects (see canonical_dtype)
+        for reg in ("_buffers",):
+            bufs = state.get(reg)
+            if bufs:
+                for name, b in list(bufs.items()):
+                    bufs[name] = state[name] = canonical_dtype(b)
+        self.__dict__.update(state)
 
     # -- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:

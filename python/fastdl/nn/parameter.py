@@ -39,5 +39,22 @@ class Parameter(Tensor):
             a = a.astype(np.float32)
         super().__init__(np.ascontiguousarray(a), requires_grad=requires_grad)
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.data = canonical_dtype(self.data)
+
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def canonical_dtype(a: Any) -> Any:
+    """``a`` viewed with NumPy's interned dtype object for its type.
+
+    An unpickled array carries an equal but distinct dtype object, which the compiled kernels'
+    dtype checks (by identity) refuse; the view costs nothing and shares the data.
+    """
+    if isinstance(a, np.ndarray) and a.dtype.kind in "biuf" and a.dtype.fields is None:
+        canon = np.dtype(a.dtype.str)
+        if a.dtype is not canon:
+            return a.view(canon)
+    return a
