@@ -16,11 +16,24 @@ namespace {
 template <class T>
 constexpr int kLanes = 128 / int(sizeof(T));
 
+// Pairwise (tree) combination of the lanes: log2(kLanes) vector steps instead of a serial
+// chain of kLanes scalar adds, which dominated short rows.
 template <class T>
-T lanes_total(const T* acc) {
-  T s = acc[0];
-  for (int l = 1; l < kLanes<T>; ++l) s += acc[l];
-  return s;
+T lanes_total(T* acc) {
+#pragma GCC unroll 8
+  for (int w = kLanes<T> / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+  }
+  return acc[0];
+}
+
+template <class T>
+T lanes_max(T* acc) {
+#pragma GCC unroll 8
+  for (int w = kLanes<T> / 2; w >= 1; w /= 2) {
+    for (int l = 0; l < w; ++l) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
+  }
+  return acc[0];
 }
 
 // max(x); NaN entries are skipped here and propagate through the exp that follows.
@@ -34,9 +47,7 @@ T row_max(const T* x, int64_t n) {
     for (int l = 0; l < L; ++l) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
   }
   for (int l = 0; i < n; ++i, ++l) acc[l] = x[i] > acc[l] ? x[i] : acc[l];
-  T m = acc[0];
-  for (int l = 1; l < L; ++l) m = acc[l] > m ? acc[l] : m;
-  return m;
+  return lanes_max(acc);
 }
 
 template <class T>
