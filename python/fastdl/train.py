@@ -61,7 +61,7 @@ def r2_score(output: Any, target: Any) -> float:
     Example:
         >>> import numpy as np
         >>> r2_score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
-        0.6428571428571428
+        0.7857142857142857
     """
     out = _np(output).astype(np.float64).reshape(-1)
     tgt = _np(target).astype(np.float64).reshape(-1)
