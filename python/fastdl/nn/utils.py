@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import numpy as np
 
@@ -18,12 +18,14 @@ def clip_grad_norm_(
     max_norm: float,
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
+    foreach: Optional[bool] = None,
 ) -> np.float64:
     """Scale the gradients in place so their joint norm is at most ``max_norm``.
 
     The norm is taken over all gradients together, as if concatenated (one kernel call);
     when it exceeds ``max_norm`` every gradient is multiplied by ``max_norm / (norm + 1e-6)``
     (PyTorch's rule). Returns the norm before clipping (an ``np.float64``; ``.item()`` works).
+    ``foreach`` is accepted for PyTorch compatibility; the norm is always one fused call.
 
     Example:
         >>> import numpy as np
