@@ -221,6 +221,10 @@ def _norm_type(norm_type: Union[float, str]) -> float:
         if norm_type.lower() == "inf":
             return math.inf
         raise ValueError(f"grad_norm(): norm_type must be a number or 'inf', got {norm_type!r}")
+    if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.number)):
+        raise TypeError(
+            f"grad_norm(): norm_type must be a number or 'inf', got {type(norm_type).__name__}"
+        )
     p = float(norm_type)
     if not p >= 0:
         raise ValueError(f"grad_norm(): norm_type must be >= 0 or inf, got {norm_type!r}")
