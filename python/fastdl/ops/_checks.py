@@ -1,7 +1,7 @@
 """Input policy shared by every ``fastdl.ops`` function.
 
 - Any array-like is accepted. C-contiguous float32/float64 arrays are used as they are (no
-  copy); anything else is converted once, here, with ``np.ascontiguousarray``.
+  copy); anything else is converted once, here, with ``np.asarray(..., order="C")``.
 - Result dtypes follow NumPy: ``np.result_type(*inputs, float32)``, so float32 stays float32,
   float64 or int64 gives float64, float16/int8/bool give float32.
 - None, strings, objects, complex numbers and other non-real dtypes are a TypeError naming the
@@ -73,7 +73,8 @@ def as_kernel_input(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """C-contiguous array of ``dtype``: ``a`` itself when it already is one, else one copy."""
     if a.dtype == dtype and a.flags.c_contiguous:
         return a
-    return np.ascontiguousarray(a, dtype=dtype)
+    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+    return np.asarray(a, dtype=dtype, order="C")
 
 
 def prepare(fn: str, **arrays: Any) -> tuple[np.dtype, list[np.ndarray]]:
