@@ -1,0 +1,129 @@
+"""Kernels called from several Python threads at once, and the GIL released inside them."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import using_threads
+
+from fastdl import ops
+
+
+def _adam(p, g):
+    p, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    ops.adam_step([p], [g], [m], [v], step=1, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
+    return p
+
+
+# name -> (make inputs from a seed, run the kernel on them); sizes above the parallel
+# threshold so each call opens an OpenMP region of its own.
+KERNELS = {
+    "tanh": (lambda r: (r.standard_normal(300_001),), lambda x: ops.tanh(x)),
+    "bias_act": (
+        lambda r: (r.standard_normal((301, 517)).astype(np.float32), r.standard_normal(517)),
+        lambda x, b: ops.bias_act(x, b.astype(np.float32), "sigmoid"),
+    ),
+    "bias_act_backward": (
+        lambda r: (r.standard_normal((301, 517)), r.random((301, 517))),
+        lambda g, y: np.concatenate([a.ravel() for a in ops.bias_act_backward(g, y, "tanh")]),
+    ),
+    "softmax": (lambda r: (r.standard_normal((257, 1031)),), lambda x: ops.softmax(x, axis=0)),
+    "adam_step": (
+        lambda r: (r.standard_normal(200_003), r.standard_normal(200_003)),
+        _adam,
+    ),
+}
+
+
+def test_eight_python_threads_get_correct_answers():
+    jobs = []
+    for t in range(8):
+        for name, (make, run) in KERNELS.items():
+            args = make(np.random.default_rng(1000 * t + len(name)))
+            jobs.append((t, name, run, args, run(*args)))  # expected: computed alone
+    failures: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def worker(t):
+        mine = [j for j in jobs if j[0] == t]
+        barrier.wait()  # all eight start together
+        for _ in range(10):
+            for _, name, run, args, want in mine:
+                got = run(*args)
+                if got.tobytes() != want.tobytes():
+                    failures.append(f"thread {t}: {name}")
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=300)
+    assert not any(th.is_alive() for th in threads), "a thread hung"
+    assert not failures, failures
+
+
+LONG_KERNELS = {
+    "tanh": (lambda: (np.linspace(-3, 3, 12_000_000),), lambda x: ops.tanh(x)),
+    "bias_act_backward": (
+        lambda: (np.ones((4000, 3000)), np.full((4000, 3000), 0.5)),
+        lambda g, y: ops.bias_act_backward(g, y, "sigmoid"),
+    ),
+    "softmax": (lambda: (np.ones((4000, 3000)),), lambda x: ops.log_softmax(x, axis=0)),
+    "adam_step": (
+        lambda: (np.ones(12_000_000), np.ones(12_000_000)),
+        _adam,
+    ),
+}
+
+
+def _main_thread_gap_during(run, args):
+    """Longest stretch (s) in which this thread could not run Python while `run` ran in
+    another thread, and how long the call took."""
+    stamps: list[float] = []
+    span = [0.0, 0.0]
+    started = threading.Event()
+
+    def worker():
+        started.set()
+        span[0] = time.perf_counter()
+        run(*args)  # one long call: the GIL must be released inside it
+        span[1] = time.perf_counter()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    started.wait()
+    while th.is_alive():
+        stamps.append(time.perf_counter())
+    th.join()
+    inside = [span[0]] + [t for t in stamps if span[0] < t < span[1]] + [span[1]]
+    return max(b - a for a, b in zip(inside, inside[1:])), span[1] - span[0]
+
+
+@pytest.mark.parametrize("name", list(LONG_KERNELS))
+def test_gil_is_released_inside_long_kernels(name):
+    """Python code in this thread keeps running while a kernel call runs in another one.
+
+    Were the GIL held inside the call, this thread could not run at all until it returned:
+    the longest gap between its time stamps would be the whole call.
+    """
+    make, run = LONG_KERNELS[name]
+    args = make()
+    with using_threads(1):  # a long call that leaves the other core to this thread
+        gap, duration = _main_thread_gap_during(run, args)
+    assert duration > 0.02, f"{name} too short to tell ({duration * 1e3:.1f} ms)"
+    assert gap < 0.5 * duration, (
+        f"this thread was blocked {gap * 1e3:.1f} ms of a {duration * 1e3:.1f} ms {name} call: "
+        "GIL held?"
+    )
+
+
+def test_gil_check_detects_a_call_that_holds_the_gil():
+    # The same measurement on a C call known to keep the GIL (a backtracking regex).
+    text = "a" * 25 + "b"
+    gap, duration = _main_thread_gap_during(lambda: re.match(r"(a+)+$", text), ())
+    assert duration > 0.02
+    assert gap > 0.5 * duration
