@@ -14,6 +14,7 @@ struct ExpConsts;
 template <>
 struct ExpConsts<float> {
   using Int = int32_t;
+  using UInt = uint32_t;
   static constexpr float lo = -87.3f, hi = 88.7f;
   static constexpr float log2e = 1.44269504088896341f;
   static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
@@ -24,6 +25,7 @@ struct ExpConsts<float> {
 template <>
 struct ExpConsts<double> {
   using Int = int64_t;
+  using UInt = uint64_t;
   static constexpr double lo = -708.0, hi = 709.0;
   static constexpr double log2e = 1.4426950408889634074;
   static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
@@ -53,8 +55,11 @@ inline T vexp(T x) {
   T p = T(1);
 #pragma GCC unroll 16
   for (int k = C::degree; k >= 1; --k) p = T(1) + (r * (T(1) / T(k))) * p;
-  const I ni = bits_as<I>(t) - bits_as<I>(C::magic);
-  const T scale = bits_as<T>(static_cast<I>((ni + C::bias) << C::mant));
+  // Unsigned arithmetic: for NaN input t holds arbitrary bits, and a signed overflow or a
+  // left shift of a negative value would be undefined (UBSan); the result is NaN anyway.
+  using U = typename C::UInt;
+  const U ni = bits_as<U>(t) - bits_as<U>(C::magic);
+  const T scale = bits_as<T>(static_cast<U>((ni + U(C::bias)) << C::mant));
   T y = p * scale;
   y = x < C::lo ? T(0) : y;
   y = x > C::hi ? bits_as<T>(static_cast<I>(I((1 << (sizeof(T) == 4 ? 8 : 11)) - 1) << C::mant))
