@@ -19,8 +19,20 @@ BUILD_DIR=build/asan DEST="$pkg/fastdl" tools/dev_build.sh -DFASTDL_SANITIZE=ON 
   -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF
 libasan="$("${CXX:-c++}" -print-file-name=libasan.so)"
 export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# Reports go to files (pytest captures stderr, and an aborting process loses it), one per
+# process, so reports from subprocesses the tests start are counted too.
+reports="$PWD/build/asan/reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$reports/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 PYTHONPATH="$pkg" "$py" -c "import fastdl; assert fastdl.config()['sanitize'], 'not a sanitizer build'"
 if [ "$#" -eq 0 ]; then set -- -q -p no:cacheprovider; fi
-PYTHONPATH="$pkg" "$py" -m pytest "$@"
+status=0
+PYTHONPATH="$pkg" "$py" -m pytest "$@" || status=$?
+if compgen -G "$reports/*" >/dev/null; then
+  echo "sanitizer reports:" >&2
+  cat "$reports"/* >&2
+  exit 1
+fi
+exit "$status"
