@@ -163,3 +163,31 @@ def test_multihead_attention_shapes_and_gradcheck():
         "out_proj.weight",
         "out_proj.bias",
     }
+
+
+def test_multihead_attention_matches_numpy():
+    rng = np.random.default_rng(6)
+    e, h, n, lq, lk = 8, 2, 3, 4, 6
+    mha = nn.MultiheadAttention(e, h, dtype=np.float64)
+    for p in (mha.in_proj_bias, mha.out_proj.bias):
+        p.data[...] = rng.standard_normal(p.shape)
+    q = rng.standard_normal((n, lq, e))
+    kv = rng.standard_normal((n, lk, e))
+    kpm = np.zeros((n, lk), bool)
+    kpm[0, 3:] = True  # PyTorch's meaning: True = padding, not attended
+    out, w = mha(q, kv, kv, key_padding_mask=kpm)
+    wi, bi = mha.in_proj_weight.data, mha.in_proj_bias.data
+    hd = e // h
+
+    def heads(x, i):
+        y = x @ wi[:, i * e : (i + 1) * e] + bi[i * e : (i + 1) * e]
+        return y.reshape(x.shape[0], x.shape[1], h, hd).transpose(0, 2, 1, 3)
+
+    s = heads(q, 0) @ heads(kv, 1).transpose(0, 1, 3, 2) / np.sqrt(hd)
+    s = np.where(kpm[:, None, None, :], -np.inf, s)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    o = (p @ heads(kv, 2)).transpose(0, 2, 1, 3).reshape(n, lq, e)
+    want = o @ mha.out_proj.weight.data + mha.out_proj.bias.data
+    np.testing.assert_allclose(out.data, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w.data, p.mean(1), rtol=1e-12, atol=1e-12)
