@@ -412,3 +412,16 @@ def test_grad_mode_is_per_thread():
     release.set()
     th.join()
     assert seen == [True, False]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["fastdl.tensor", "fastdl.autograd", "fastdl.functional", "fastdl.gradcheck"],
+)
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0

@@ -63,7 +63,7 @@ class Tensor:
 
     Example:
         >>> import numpy as np, fastdl
-        >>> x = fastdl.Tensor(np.array([1.0, -2.0]), requires_grad=True)
+        >>> x = fastdl.Tensor(np.array([1.0, -2.0], np.float32), requires_grad=True)
         >>> y = (x * x).sum()
         >>> y.backward()
         >>> x.grad
@@ -769,19 +769,46 @@ def _norm_index(idx: Any) -> tuple:
 
 
 def add(a: Any, b: Any) -> Tensor:
+    """a + b with broadcasting (np.add on Tensors).
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tensor([1.0]) + 2
+        tensor([3.])
+    """
     return _binary(P.Add, np.add, a, b, False)
 
 
 def subtract(a: Any, b: Any) -> Tensor:
+    """a - b with broadcasting (np.subtract on Tensors).
+
+    Example:
+        >>> import fastdl
+        >>> 2 - fastdl.tensor([1.0])
+        tensor([1.])
+    """
     return _binary(P.Sub, np.subtract, a, b, False)
 
 
 def multiply(a: Any, b: Any) -> Tensor:
+    """a * b with broadcasting (np.multiply on Tensors).
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tensor([2.0]) * 3
+        tensor([6.])
+    """
     return _binary(P.Mul, np.multiply, a, b, True)
 
 
 def divide(a: Any, b: Any) -> Tensor:
-    """a / b with broadcasting."""
+    """a / b with broadcasting.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tensor([3.0]) / 2
+        tensor([1.5])
+    """
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
@@ -792,7 +819,13 @@ def divide(a: Any, b: Any) -> Tensor:
 
 
 def power(a: Any, b: Any) -> Tensor:
-    """a ** b with broadcasting (differentiable in both)."""
+    """a ** b with broadcasting (differentiable in both).
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tensor([3.0]) ** 2
+        tensor([9.])
+    """
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
@@ -803,15 +836,36 @@ def power(a: Any, b: Any) -> Tensor:
 
 
 def negative(x: Any) -> Tensor:
+    """-x.
+
+    Example:
+        >>> import fastdl
+        >>> -fastdl.tensor([1.0])
+        tensor([-1.])
+    """
     return -_as_tensor(x)
 
 
 def square(x: Any) -> Tensor:
+    """x * x.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.square(fastdl.tensor([3.0]))
+        tensor([9.])
+    """
     x = _as_tensor(x)
     return x * x
 
 
 def reciprocal(x: Any) -> Tensor:
+    """1 / x.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.reciprocal(fastdl.tensor([4.0]))
+        tensor([0.25])
+    """
     x = _as_tensor(x)
     return divide(np.ones((), x.data.dtype), x)
 
@@ -885,46 +939,123 @@ def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> T
 
 
 def exp(x: Any) -> Tensor:
+    """e**x elementwise.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.exp(fastdl.tensor([0.0]))
+        tensor([1.])
+    """
     return _as_tensor(x).exp()
 
 
 def log(x: Any) -> Tensor:
+    """Natural logarithm elementwise.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.log(fastdl.tensor([1.0]))
+        tensor([0.])
+    """
     return _as_tensor(x).log()
 
 
 def log1p(x: Any) -> Tensor:
+    """log(1 + x), accurate for small x.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.log1p(fastdl.tensor([0.0]))
+        tensor([0.])
+    """
     return _unary_saving_in(P.Log1p, np.log1p, _as_tensor(x))
 
 
 def expm1(x: Any) -> Tensor:
+    """exp(x) - 1, accurate for small x.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.expm1(fastdl.tensor([0.0]))
+        tensor([0.])
+    """
     return _unary_saving_out(P.Expm1, np.expm1, _as_tensor(x))
 
 
 def sqrt(x: Any) -> Tensor:
+    """Square root elementwise.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.sqrt(fastdl.tensor([4.0]))
+        tensor([2.])
+    """
     return _as_tensor(x).sqrt()
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 - NumPy's name
+    """|x| elementwise (gradient sign(x), 0 at 0).
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.abs(fastdl.tensor([-2.0]))
+        tensor([2.])
+    """
     return _as_tensor(x).abs()
 
 
 def sin(x: Any) -> Tensor:
+    """Sine elementwise.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.sin(fastdl.tensor([0.0]))
+        tensor([0.])
+    """
     return _unary_saving_in(P.Sin, np.sin, _as_tensor(x))
 
 
 def cos(x: Any) -> Tensor:
+    """Cosine elementwise.
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> np.cos(fastdl.tensor([0.0]))
+        tensor([1.])
+    """
     return _unary_saving_in(P.Cos, np.cos, _as_tensor(x))
 
 
 def relu(x: Any) -> Tensor:
+    """max(x, 0) on the activation kernel.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.relu(fastdl.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
     return _as_tensor(x).relu()
 
 
 def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + exp(-x)) on the activation kernel.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.sigmoid(fastdl.tensor([0.0]))
+        tensor([0.5])
+    """
     return _as_tensor(x).sigmoid()
 
 
 def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent on the activation kernel.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.tanh(fastdl.tensor([0.0]))
+        tensor([0.])
+    """
     return _as_tensor(x).tanh()
 
 
@@ -945,7 +1076,13 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``, on the softmax kernel."""
+    """x - logsumexp(x) along ``axis``, on the softmax kernel.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.log_softmax(fastdl.tensor([0.0, 0.0])).exp()
+        tensor([0.5, 0.5])
+    """
     x = _as_tensor(x)
     (ax,) = _norm_axes(axis, x.data.ndim, "log_softmax")
     d = P.log_softmax(x.data, ax)
@@ -955,7 +1092,13 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 
 
 def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) along ``axis``, shifted by the (constant) max for stability."""
+    """log(sum(exp(x))) along ``axis``, shifted by the (constant) max for stability.
+
+    Example:
+        >>> import fastdl
+        >>> float(fastdl.logsumexp(fastdl.tensor([1000.0, 1000.0])))
+        1000.693...
+    """
     x = _as_tensor(x)
     axes = _norm_axes(axis, x.data.ndim, "logsumexp")
     m = np.max(x.data, axis=axes, keepdims=True)
@@ -967,7 +1110,14 @@ def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` else ``b``, broadcasting all three (gradient flows to a and b)."""
+    """``a`` where ``cond`` else ``b``, broadcasting all three (gradient flows to a and b).
+
+    Example:
+        >>> import fastdl
+        >>> x = fastdl.tensor([-1.0, 2.0])
+        >>> fastdl.where(x > 0, x, 0.0)
+        tensor([0., 2.])
+    """
     c = np.asarray(_data(cond), dtype=bool)
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
@@ -979,19 +1129,37 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise max; NaN propagates; at ties the gradient goes to ``a``."""
+    """Elementwise max; NaN propagates; at ties the gradient goes to ``a``.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.maximum(fastdl.tensor([-1.0, 2.0]), 0.0)
+        tensor([0., 2.])
+    """
     ad, bd = _data(a), _data(b)
     return where(np.greater_equal(ad, bd) | np.isnan(ad), a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise min; NaN propagates; at ties the gradient goes to ``a``."""
+    """Elementwise min; NaN propagates; at ties the gradient goes to ``a``.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.minimum(fastdl.tensor([-1.0, 2.0]), 0.0)
+        tensor([-1.,  0.])
+    """
     ad, bd = _data(a), _data(b)
     return where(np.less_equal(ad, bd) | np.isnan(ad), a, b)
 
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
-    """Limit values to [a_min, a_max] (either may be None), as np.clip."""
+    """Limit values to [a_min, a_max] (either may be None), as np.clip.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.clip(fastdl.tensor([-2.0, 0.5, 2.0]), -1, 1)
+        tensor([-1. ,  0.5,  1. ])
+    """
     out = _as_tensor(x)
     if a_min is not None:
         out = maximum(out, a_min)
@@ -1001,7 +1169,13 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
 
 
 def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
-    """Join along an existing axis (``axis=None`` flattens first), as np.concatenate."""
+    """Join along an existing axis (``axis=None`` flattens first), as np.concatenate.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.concatenate([fastdl.tensor([1.0]), fastdl.tensor([2.0, 3.0])])
+        tensor([1., 2., 3.])
+    """
     ts = list(tensors)
     if not ts:
         raise ValueError("concatenate(): need at least one array to concatenate")
@@ -1019,7 +1193,13 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join along a new axis, as np.stack."""
+    """Join along a new axis, as np.stack.
+
+    Example:
+        >>> import fastdl
+        >>> fastdl.stack([fastdl.tensor([1.0]), fastdl.tensor([2.0])], axis=1)
+        tensor([[1., 2.]])
+    """
     ts = [_as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("stack(): need at least one array to stack")
