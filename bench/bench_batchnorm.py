@@ -4,8 +4,9 @@ One call = training forward (statistics, output, running-statistics update) + ba
 (grad_x, grad_weight, grad_bias), as ``torch.nn.BatchNorm1d`` in training mode followed by
 ``torch.autograd.grad``. Bytes counted are the minimum any implementation must move between
 memory and the core: the forward reads x and writes y, the backward reads x and grad and writes
-grad_x, i.e. 5 * x.nbytes. (fastdl's two passes per direction read x, and x and grad, twice; the
-second reads hit L3 only when the arrays fit, so at DRAM sizes the traffic is ~8 * x.nbytes.)
+grad_x, i.e. 5 * x.nbytes (2 * x.nbytes for the forward-only cases). fastdl's two passes per
+direction read x (and grad) twice; the second reads hit L3 only when the arrays fit, so at
+DRAM sizes its real traffic is ~8 * x.nbytes plus the read-for-ownership of y and grad_x.
 """
 
 from __future__ import annotations
@@ -76,7 +77,35 @@ def cases(torch) -> list[Case]:
             impls["torch"] = torch_bn
         name = "x".join(str(s) for s in shape)
         out.append(Case(f"bn fwd+bwd fp32 {name}", impls, bytes=5 * x.nbytes))
+        if len(shape) == 2 and shape[0] >= 4096:
+            out.append(forward_case(torch, name, x, w, b, rm.copy(), rv.copy()))
     return out
+
+
+def forward_case(torch, name, x, w, b, rm, rv) -> Case:
+    """Training forward alone (statistics, output, running statistics): reads x, writes y."""
+    rm2, rv2 = rm.copy(), rv.copy()
+
+    def numpy_fwd():
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        rm2[:] = 0.9 * rm2 + 0.1 * mean
+        rv2[:] = 0.9 * rv2 + 0.1 * var * (x.shape[0] / (x.shape[0] - 1))
+        return (x - mean) * (w / np.sqrt(var + EPS)) + b
+
+    impls = {
+        "fastdl": lambda: ops.batch_norm_forward(x, w, b, EPS, running_mean=rm, running_var=rv),
+        "numpy": numpy_fwd,
+    }
+    if torch is not None:
+        bn = torch.nn.BatchNorm1d(x.shape[1], eps=EPS)
+        tx = torch.from_numpy(x)
+
+        def torch_fwd():
+            with torch.no_grad():
+                return bn(tx)
+
+        impls["torch"] = torch_fwd
+    return Case(f"bn fwd fp32 {name}", impls, bytes=2 * x.nbytes)
 
 
 if __name__ == "__main__":
