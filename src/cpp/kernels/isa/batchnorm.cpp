@@ -90,65 +90,74 @@ constexpr int64_t kPosStride = spaced<double>(kBlockPos);
 
 // ---- pass kernels, short L: one row = np contiguous positions -----------------------------
 
-// s1[j] += sum_r (x[r, j] - k[j]), s2[j] += sum_r (x[r, j] - k[j])^2, four rows at a time so
-// the accumulators are loaded and stored once per four rows.
-template <class T>
-void stats_rows(const T* x, int64_t ld, int64_t rows, int64_t np, const double* __restrict k,
-                double* __restrict s1, double* __restrict s2) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const T* __restrict x0 = x + r * ld;
-    const T* __restrict x1 = x0 + ld;
-    const T* __restrict x2 = x1 + ld;
-    const T* __restrict x3 = x2 + ld;
-    for (int64_t j = 0; j < np; ++j) {
-      const double v0 = double(x0[j]) - k[j], v1 = double(x1[j]) - k[j];
-      const double v2 = double(x2[j]) - k[j], v3 = double(x3[j]) - k[j];
-      s1[j] += (v0 + v1) + (v2 + v3);
-      s2[j] += (v0 * v0 + v1 * v1) + (v2 * v2 + v3 * v3);
+// Rows are reduced in groups: each accumulator is loaded and stored once per group. Eight rows
+// for the statistics (1.3x faster than four here, four 1.4x faster than one) and four for the
+// gradient sums (eight rows of two arrays, 16 streams, measured 1.3x slower): both read eight
+// row streams at a time.
+constexpr int kStatsGroup = 8;
+constexpr int kGradGroup = 4;
+
+// s1[j] += sum_q (x[q, j] - k[j]), s2[j] += sum_q (x[q, j] - k[j])^2 over R rows ld apart.
+template <int R, class T>
+inline void stats_group(const T* x, int64_t ld, int64_t np, const double* __restrict k,
+                        double* __restrict s1, double* __restrict s2) {
+  const T* xr[R];
+  for (int q = 0; q < R; ++q) xr[q] = x + q * ld;
+  for (int64_t j = 0; j < np; ++j) {
+    const double kj = k[j];
+    double a1 = 0.0, a2 = 0.0;
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) {
+      const double v = double(xr[q][j]) - kj;
+      a1 += v;
+      a2 += v * v;
     }
-  }
-  for (; r < rows; ++r) {
-    const T* __restrict x0 = x + r * ld;
-    for (int64_t j = 0; j < np; ++j) {
-      const double v0 = double(x0[j]) - k[j];
-      s1[j] += v0;
-      s2[j] += v0 * v0;
-    }
+    s1[j] += a1;
+    s2[j] += a2;
   }
 }
 
-// sdy[j] += sum_r dy[r, j], sdx[j] += sum_r dy[r, j] * (x[r, j] - m[j]).
 template <class T>
-void grad_sums_rows(const T* dy, const T* x, int64_t ld, int64_t rows, int64_t np,
-                    const double* __restrict m, double* __restrict sdy, double* __restrict sdx) {
+void stats_rows(const T* x, int64_t ld, int64_t rows, int64_t np, const double* k, double* s1,
+                double* s2) {
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const T* __restrict g0 = dy + r * ld;
-    const T* __restrict g1 = g0 + ld;
-    const T* __restrict g2 = g1 + ld;
-    const T* __restrict g3 = g2 + ld;
-    const T* __restrict x0 = x + r * ld;
-    const T* __restrict x1 = x0 + ld;
-    const T* __restrict x2 = x1 + ld;
-    const T* __restrict x3 = x2 + ld;
-    for (int64_t j = 0; j < np; ++j) {
-      const double d0 = g0[j], d1 = g1[j], d2 = g2[j], d3 = g3[j];
-      const double c0 = double(x0[j]) - m[j], c1 = double(x1[j]) - m[j];
-      const double c2 = double(x2[j]) - m[j], c3 = double(x3[j]) - m[j];
-      sdy[j] += (d0 + d1) + (d2 + d3);
-      sdx[j] += (d0 * c0 + d1 * c1) + (d2 * c2 + d3 * c3);
-    }
+  for (; r + kStatsGroup <= rows; r += kStatsGroup)
+    stats_group<kStatsGroup>(x + r * ld, ld, np, k, s1, s2);
+  for (; r < rows; ++r) stats_group<1>(x + r * ld, ld, np, k, s1, s2);
+}
+
+// sdy[j] += sum_q dy[q, j], sdx[j] += sum_q dy[q, j] * (x[q, j] - m[j]) over R rows.
+template <int R, class T>
+inline void grad_sums_group(const T* dy, const T* x, int64_t ld, int64_t np,
+                            const double* __restrict m, double* __restrict sdy,
+                            double* __restrict sdx) {
+  const T* gr[R];
+  const T* xr[R];
+  for (int q = 0; q < R; ++q) {
+    gr[q] = dy + q * ld;
+    xr[q] = x + q * ld;
   }
-  for (; r < rows; ++r) {
-    const T* __restrict g0 = dy + r * ld;
-    const T* __restrict x0 = x + r * ld;
-    for (int64_t j = 0; j < np; ++j) {
-      const double d0 = g0[j];
-      sdy[j] += d0;
-      sdx[j] += d0 * (double(x0[j]) - m[j]);
+  for (int64_t j = 0; j < np; ++j) {
+    const double mj = m[j];
+    double a1 = 0.0, a2 = 0.0;
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) {
+      const double d = gr[q][j];
+      a1 += d;
+      a2 += d * (double(xr[q][j]) - mj);
     }
+    sdy[j] += a1;
+    sdx[j] += a2;
   }
+}
+
+template <class T>
+void grad_sums_rows(const T* dy, const T* x, int64_t ld, int64_t rows, int64_t np, const double* m,
+                    double* sdy, double* sdx) {
+  int64_t r = 0;
+  for (; r + kGradGroup <= rows; r += kGradGroup)
+    grad_sums_group<kGradGroup>(dy + r * ld, x + r * ld, ld, np, m, sdy, sdx);
+  for (; r < rows; ++r) grad_sums_group<1>(dy + r * ld, x + r * ld, ld, np, m, sdy, sdx);
 }
 
 // ---- chunk drivers ------------------------------------------------------------------------
