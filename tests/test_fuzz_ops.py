@@ -705,6 +705,188 @@ def test_fuzz_scale_(data, lists, factor):
         assert_close(a, want, a.dtype)
 
 
+# ---------------------------------------------------------------- matmul, linear
+
+
+BOUNDED = st.floats(-100, 100, width=32)
+
+
+@st.composite
+def bounded_arrays(draw, shape, dtypes=REAL):
+    dtype = draw(st.sampled_from(dtypes))
+    dt = np.dtype(dtype)
+    el = BOUNDED if dt.kind == "f" else _elements(dtype)
+    a = draw(hnp.arrays(dtype, shape, elements=el))
+    return _layout(a, draw(st.sampled_from(LAYOUTS)))
+
+
+@st.composite
+def matmul_pair(draw):
+    k = draw(st.integers(0, 9))
+    batch = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    a_shape = draw(st.sampled_from([(k,), (draw(st.integers(0, 9)), k)]))
+    b_shape = draw(st.sampled_from([(k,), (k, draw(st.integers(0, 9)))]))
+    if draw(st.booleans()):
+        a_shape = batch + a_shape if len(a_shape) == 2 else a_shape
+    if draw(st.booleans()):
+        b_shape = batch[-1:] + b_shape if len(b_shape) == 2 else b_shape
+    if draw(st.integers(0, 6)) == 0:  # a mismatched inner dimension
+        b_shape = (k + 1,) + b_shape[1:] if len(b_shape) == 1 else b_shape[:-2] + (k + 1, 2)
+    if draw(st.integers(0, 10)) == 0:
+        return draw(inputs()), draw(inputs())
+    return draw(bounded_arrays(a_shape)), draw(bounded_arrays(b_shape))
+
+
+def _matmul_bound(a, b, dtype):
+    """Rounding bound for a float32/float64 product: eps * K * (|a| @ |b|)."""
+    eps = np.finfo(dtype).eps
+    k = a.shape[-1] if a.ndim else 1
+    with np.errstate(all="ignore"):
+        return 4 * eps * (k + 1) * np.matmul(np.abs(f64(a)), np.abs(f64(b))) + 1e-30
+
+
+@fuzz
+@given(data=st.data(), pair=matmul_pair())
+def test_fuzz_matmul(data, pair):
+    a, b = pair
+    aa, ba = as_real(a), as_real(b)
+    ok, want_shape = aa is not None and ba is not None, None
+    if ok:
+        try:
+            want_shape = np.matmul(np.zeros(aa.shape), np.zeros(ba.shape)).shape
+        except ValueError:
+            ok = False
+    dtype = np.result_type(aa, ba, np.float32) if ok else None
+    out = data.draw(out_for(a, want_shape, dtype)) if ok else None
+    ok = ok and (out is None or out_ok(out, want_shape, dtype))
+    before = out.tobytes() if isinstance(out, np.ndarray) else None
+    try:
+        got = ops.matmul(a, b, out=out)
+    except ERRORS as e:
+        assert not ok, f"matmul raised {e}"
+        assert "matmul" in str(e), e
+        if before is not None:
+            assert out.tobytes() == before
+        return
+    assert ok, "matmul accepted invalid input"
+    ak, bk = kernel_view(aa, dtype), kernel_view(ba, dtype)
+    want = np.matmul(f64(ak), f64(bk))
+    assert got.dtype == dtype and got.shape == want.shape
+    assert out is None or got is out
+    assert np.all(np.abs(f64(got) - want) <= _matmul_bound(ak, bk, dtype))
+
+
+@fuzz
+@given(data=st.data(), act=st.sampled_from([None, *ACTS]), with_bias=st.booleans())
+def test_fuzz_linear(data, act, with_bias):
+    d_in, d_out = data.draw(st.integers(0, 7)), data.draw(st.integers(0, 7))
+    lead = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=5))
+    x = data.draw(bounded_arrays(lead + (d_in,)))
+    w_shape = (d_in, d_out) if data.draw(st.integers(0, 5)) else (d_in + 1, d_out)
+    w = data.draw(bounded_arrays(w_shape))
+    b = data.draw(bounded_arrays((d_out,))) if with_bias else None
+    ok = w.shape[0] == x.shape[-1]
+    try:
+        got = ops.linear(x, w, b, act)
+    except ERRORS as e:
+        assert not ok, f"linear raised {e}"
+        assert "linear" in str(e), e
+        return
+    assert ok, "linear accepted mismatched shapes"
+    dtype = np.result_type(x, w, *([b] if b is not None else []), np.float32)
+    xk, wk = kernel_view(x, dtype), kernel_view(w, dtype)
+    pre = np.matmul(f64(xk), f64(wk)) + (f64(kernel_view(b, dtype)) if b is not None else 0)
+    bound = _matmul_bound(xk, wk, dtype) + 4 * np.finfo(dtype).eps * np.abs(pre)
+    assert got.dtype == dtype and got.shape == pre.shape
+    # Activations are 1-Lipschitz, so the product's error bound carries over.
+    tol = bound + (tols(dtype)[0] * np.abs(ref_act(act, pre)) if act else 0)
+    assert np.all(np.abs(f64(got) - ref_act(act, pre)) <= tol)
+
+
+# ---------------------------------------------------------------- batch norm
+
+
+@fuzz
+@given(data=st.data(), affine=st.booleans(), three_d=st.booleans())
+def test_fuzz_batch_norm(data, affine, three_d):
+    n, c, length = (data.draw(st.integers(0, 6)) for _ in range(3))
+    shape = (n, c, length) if three_d else (n, c)
+    x = data.draw(st.one_of(bounded_arrays(shape), bounded_arrays(shape), inputs()))
+    w = data.draw(bounded_arrays((c,))) if affine else None
+    b = data.draw(bounded_arrays((c,))) if affine else None
+    xa = as_real(x)
+    ok = xa is not None and xa.ndim in (2, 3)
+    if ok and affine:
+        ok = xa.shape[1] == c
+    try:
+        y, mean, invstd = ops.batch_norm_forward(x, w, b, 1e-5)
+    except ERRORS as e:
+        assert not ok, f"batch_norm_forward raised {e}"
+        assert "batch_norm" in str(e), e
+        return
+    assert ok, "batch_norm_forward accepted invalid input"
+    dtype = np.result_type(xa, *([w, b] if affine else []), np.float32)
+    xf = f64(kernel_view(xa, dtype))
+    axes = (0,) if xf.ndim == 2 else (0, 2)
+    if xf.size == 0:
+        assert y.shape == xa.shape
+        return
+    mu = xf.mean(axis=axes)
+    var = xf.var(axis=axes)
+    want_inv = 1 / np.sqrt(var + 1e-5)
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(f64(mean), mu, rtol=rtol, atol=rtol * (1 + np.abs(xf).max()))
+    np.testing.assert_allclose(f64(invstd), want_inv, rtol=rtol * 10)
+    shape_c = (1, -1) if xf.ndim == 2 else (1, -1, 1)
+    want = (xf - mu.reshape(shape_c)) * want_inv.reshape(shape_c)
+    if affine:
+        want = want * f64(w).reshape(shape_c) + f64(b).reshape(shape_c)
+    scale = 1 + (np.abs(f64(w)).reshape(shape_c) if affine else 0)
+    assert y.dtype == dtype
+    assert np.all(np.abs(f64(y) - want) <= 100 * rtol * scale * (1 + np.abs(want)))
+
+
+# ---------------------------------------------------------------- attention
+
+
+@fuzz
+@given(data=st.data(), causal=st.booleans())
+def test_fuzz_attention(data, causal):
+    bh = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=2))
+    tq, tk, dv = (data.draw(st.integers(0, 6)) for _ in range(3))
+    d = data.draw(st.integers(1, 6))  # D = 0 needs an explicit scale (documented)
+    q = data.draw(bounded_arrays(bh + (tq, d), [np.float32, np.float64]))
+    k = data.draw(bounded_arrays(bh + (tk, d), [np.float32, np.float64]))
+    v = data.draw(bounded_arrays(bh + (tk, dv), [np.float32, np.float64]))
+    replaced = data.draw(st.integers(0, 6)) == 0
+    if replaced:
+        k = data.draw(inputs())
+    q, k = (a / 10 if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in (q, k))
+    try:
+        got = ops.attention(q, k, v, is_causal=causal)
+    except ERRORS as e:
+        assert "attention" in str(e), e
+        assert replaced, f"attention raised {e}"
+        return
+    ka = as_real(k)
+    assert ka is not None
+    dtype = np.result_type(q, ka, v, np.float32)
+    qf, kf, vf = (f64(kernel_view(a, dtype)) for a in (q, ka, v))
+    s = np.matmul(qf, np.swapaxes(kf, -1, -2)) / np.sqrt(max(qf.shape[-1], 1))
+    if causal:
+        s = np.where(np.tril(np.ones((tq, tk), bool)), s, -np.inf)
+    with np.errstate(all="ignore"):
+        m = np.max(s, axis=-1, keepdims=True) if tk else s
+        p = np.exp(s - m)
+        p = p / p.sum(axis=-1, keepdims=True)
+        p = np.nan_to_num(p)  # fully masked rows give 0, as documented
+    want = np.matmul(p, vf)
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(
+        f64(got), want, rtol=rtol, atol=rtol * (1 + np.abs(vf).max(initial=0))
+    )
+
+
 # ---------------------------------------------------------------- argument types and counts
 
 
