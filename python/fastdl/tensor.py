@@ -220,8 +220,7 @@ class Tensor:
     def __rpow__(self, other: Any) -> Tensor:
         return power(other, self)
 
-    def __matmul__(self, other: Any) -> Tensor:
-        return matmul(self, other)  # inlined hot path, see matmul()
+    # __matmul__ is matmul() itself (one frame), assigned below.
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return matmul(other, self)
@@ -471,6 +470,9 @@ class Tensor:
 
 
 _new = object.__new__
+_MatMul = P.MatMul
+_F32, _F64 = _FLOATS
+_ops_matmul = P._ops_matmul
 
 
 def _make(d: Any, ctx: Any) -> Tensor:
@@ -505,15 +507,17 @@ def _binop(cls: Any, op: Any, save: bool, name: str) -> Any:
             sr = self.requires_grad
             orq = other.requires_grad
             if (sr or orq) and _GradMode.enabled:
-                ctx = cls(
-                    (self if sr else None, other if orq else None), (sd, od) if save else None
-                )
+                ctx = _new(cls)  # no __init__ frame: slots set here
+                ctx.parents = (self if sr else None, other if orq else None)
+                ctx.saved = (sd, od) if save else None
             else:
                 ctx = None
         else:
             d = op(sd, other)
             if self.requires_grad and _GradMode.enabled:
-                ctx = cls((self, None), (sd, other) if save else None)
+                ctx = _new(cls)
+                ctx.parents = (self, None)
+                ctx.saved = (sd, other) if save else None
             else:
                 ctx = None
         t = _new(Tensor)
@@ -536,7 +540,9 @@ def _rbinop(cls: Any, op: Any, save: bool, name: str) -> Any:
         sd = self.data
         d = op(other, sd)
         if self.requires_grad and _GradMode.enabled:
-            ctx = cls((None, self), (other, sd) if save else None)
+            ctx = _new(cls)
+            ctx.parents = (None, self)
+            ctx.saved = (other, sd) if save else None
         else:
             ctx = None
         t = _new(Tensor)
@@ -555,7 +561,9 @@ def _unary(cls: Any, fn: Any, save_out: bool, name: str) -> Any:
         sd = self.data
         d = fn(sd)
         if self.requires_grad and _GradMode.enabled:
-            ctx = cls((self,), d if save_out else sd)
+            ctx = _new(cls)
+            ctx.parents = (self,)
+            ctx.saved = d if save_out else sd
         else:
             ctx = None
         t = _new(Tensor)
@@ -890,13 +898,19 @@ def matmul(a: Any, b: Any) -> Tensor:
     else:
         bd = _asarray(b)
         br = False
-    if not ad.ndim or not bd.ndim:
-        raise ValueError(
-            f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
-        )
-    d = P.matmul(ad, bd)
+    dt = ad.dtype
+    if (dt is _F32 or dt is _F64) and bd.dtype is dt and _ops_matmul is not None:
+        d = _ops_matmul(ad, bd)  # the kernel call inline: this is the hot path of a model
+    else:
+        if not ad.ndim or not bd.ndim:
+            raise ValueError(
+                f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
+            )
+        d = P.matmul(ad, bd)
     if (ar or br) and _GradMode.enabled:
-        ctx = P.MatMul((a if ar else None, b if br else None), (ad, bd))
+        ctx = _new(_MatMul)
+        ctx.parents = (a if ar else None, b if br else None)
+        ctx.saved = (ad, bd)
     else:
         ctx = None
     t = _new(Tensor)
@@ -1212,6 +1226,8 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         raise ValueError(f"stack(): all input arrays must have the same shape, got {shapes}")
     return concatenate([t.expand_dims(ax) for t in ts], axis=ax)
 
+
+Tensor.__matmul__ = matmul  # type: ignore[assignment]  # one frame for ``a @ b``
 
 # The NumPy protocol tables map NumPy's functions onto the ones above, so they load last.
 from . import _interop  # noqa: E402
