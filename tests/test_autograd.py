@@ -425,3 +425,22 @@ def test_docstring_examples(module):
     mod = importlib.import_module(module)
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_backward_releases_intermediates_and_saved_arrays():
+    import gc
+    import weakref
+
+    x = fastdl.tensor(rnd(1000), requires_grad=True)
+    h = x.exp()
+    saved = h.data  # Mul saves its operands' arrays
+    ref_h, ref_saved = weakref.ref(h), weakref.ref(saved)
+    loss = (h * h).sum()
+    del h, saved
+    gc.collect()
+    assert ref_h() is not None  # the graph keeps it alive until backward
+    loss.backward()
+    assert ref_h() is None and ref_saved() is None  # freed although `loss` still exists
+    loss2 = (x * 2).sum()
+    loss2.backward(retain_graph=True)
+    assert loss2.grad_fn.parents is not None  # retained
