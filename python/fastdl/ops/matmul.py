@@ -116,5 +116,8 @@ def _general(fn: str, a: Any, b: Any, out: Any, bias: Any, act: int) -> np.ndarr
         return _kernel(a, b, out, bias, act)
     except ValueError as e:
         if fn == "linear":
-            raise ValueError(str(e).replace("matmul()", "linear()", 1)) from None
+            # The binding names linear's x and w as matmul's 'a' and 'b'.
+            msg = str(e).replace("matmul()", "linear()", 1)
+            msg = msg.replace("'a'", "'x'").replace("'b'", "'w'")
+            raise ValueError(msg) from None
         raise
