@@ -136,7 +136,7 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
                            std::string(py::str(py::type::handle_of(out_obj).attr("__name__"))));
     }
     out = py::reinterpret_borrow<py::array>(out_obj);
-    if (!out.dtype().is(py::dtype::of<T>())) {
+    if (!dtype_is(out, py::dtype::of<T>())) {
       throw py::value_error(std::string(kFn) + "(): argument 'out' must have dtype " +
                             std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(out));
     }
@@ -243,7 +243,7 @@ py::array matmul(const py::array& a, const py::array& b, const py::object& out,
                           std::to_string(act_id));
   }
   const bool f64 = is_f64(a, kFn, "a");
-  if (!a.dtype().is(b.dtype())) {
+  if (!dtype_is(a, b.dtype())) {
     throw py::type_error(std::string(kFn) + "(): arguments 'a' (" + dtype_str(a) + ") and 'b' (" +
                          dtype_str(b) + ") must have the same dtype");
   }

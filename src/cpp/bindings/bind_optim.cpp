@@ -83,9 +83,9 @@ std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vecto
     const py::array& p = cols[0][i];
     // Names are built only for a message: this loop runs for every array of every step.
     auto pname = [&] { return item_name(args[0].name, i); };
-    if (p.dtype().is(f64t)) {
+    if (dtype_is(p, f64t)) {
       f64[i] = 1;
-    } else if (!p.dtype().is(f32t)) {
+    } else if (!dtype_is(p, f32t)) {
       throw py::type_error(std::string(fn) + "(): " + pname() +
                            " must have dtype float32 or float64, got " + dtype_str(p));
     }
@@ -93,7 +93,7 @@ std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vecto
     for (size_t c = 0; c < cols.size(); ++c) {
       const py::array& a = cols[c][i];
       auto name = [&] { return item_name(args[c].name, i); };
-      if (c > 0 && !a.dtype().is(dt)) {
+      if (c > 0 && !dtype_is(a, dt)) {
         throw py::type_error(std::string(fn) + "(): " + name() + " must have dtype " +
                              std::string(py::str(dt)) + " like " + pname() + ", got " +
                              dtype_str(a));

@@ -20,13 +20,20 @@ namespace py = pybind11;
 std::string shape_str(const py::array& a);
 std::string dtype_str(const py::array& a);
 
+// Identity is the fast test; equivalence catches equal dtype objects that are not NumPy's
+// singletons (arrays that came through pickle or joblib).
+inline bool dtype_is(const py::array& a, const py::dtype& d) {
+  const py::dtype dt = a.dtype();
+  return dt.is(d) || dt.equal(d);
+}
+
 // The array's dtype is float32 (returns false) or float64 (returns true); TypeError otherwise.
 bool is_f64(const py::array& a, const char* fn, const char* arg);
 
 // TypeError unless `a` has dtype T; ValueError unless C-contiguous (and writeable if asked).
 template <class T>
 void check(const py::array& a, const char* fn, const char* arg, bool writeable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+  if (!py::isinstance<py::array_t<T>>(a) || !dtype_is(a, py::dtype::of<T>())) {
     throw py::type_error(std::string(fn) + "(): argument '" + arg + "' must have dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(a));
   }
