@@ -46,32 +46,17 @@ def _float_pair(a: np.ndarray, b: np.ndarray) -> bool:
     return (dt is _F32 or dt is _F64) and b.dtype is dt
 
 
-# --- kernels: fastdl.ops when present (and worth its call cost), else NumPy --------------
-
-
-def _kernel(name: str) -> Any:
-    """``ops.<name>`` if that kernel has landed (ops.matmul is a submodule until it does)."""
-    f = getattr(ops, name, None)
-    return f if callable(f) else None
-
-
-_ops_matmul = _kernel("matmul")
-_ops_linear = _kernel("linear")
-_ops_softmax = _kernel("softmax")
-_ops_log_softmax = _kernel("log_softmax")
-_ops_softmax_bwd = _kernel("softmax_backward")
-_ops_log_softmax_bwd = _kernel("log_softmax_backward")
+# --- kernel-backed forwards ---------------------------------------------------------------
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """np.matmul semantics; the fastdl kernel for float32/float64 operands of one dtype.
 
-    Other dtypes (and every dtype until the kernel lands): operands of at most 2 dimensions
-    go through ndarray.dot, the same product with ~0.5 us less call overhead than the
-    np.matmul gufunc on small arrays.
+    Other dtypes: operands of at most 2 dimensions go through ndarray.dot, the same product
+    with ~0.5 us less call overhead than the np.matmul gufunc on small arrays.
     """
-    if _ops_matmul is not None and _float_pair(a, b):
-        return _ops_matmul(a, b)
+    if _float_pair(a, b):
+        return ops.matmul(a, b)
     if a.ndim <= 2 and b.ndim <= 2:
         return a.dot(b)
     return np.matmul(a, b)
@@ -96,33 +81,18 @@ def tanh(x: np.ndarray) -> np.ndarray:
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    if _ops_softmax is not None:
-        return _ops_softmax(x, axis=axis)
-    x = x if x.dtype in _FLOATS else x.astype(np.result_type(x, np.float32))
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    return ops.softmax(x, axis=axis)
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    if _ops_log_softmax is not None:
-        return _ops_log_softmax(x, axis=axis)
-    x = x if x.dtype in _FLOATS else x.astype(np.result_type(x, np.float32))
-    s = x - np.max(x, axis=axis, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    return ops.log_softmax(x, axis=axis)
 
 
 def linear(
     x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], activation: Optional[str]
 ) -> np.ndarray:
-    """act(x @ w + b): the fused kernel when present, else matmul then the bias_act kernel."""
-    if _ops_linear is not None:
-        return _ops_linear(x, w, b, activation=activation)
-    z = matmul(x, w)
-    if b is not None:
-        return ops.bias_act(z, b, activation)
-    if activation is None:
-        return z
-    return ops.bias_act(z, np.zeros(z.shape[-1:], z.dtype), activation)
+    """act(x @ w + b) in one fused kernel call."""
+    return ops.linear(x, w, b, activation=activation)
 
 
 # --- elementwise arithmetic -------------------------------------------------------------
@@ -309,9 +279,7 @@ class Softmax(Node):
 
     def backward(self, g):
         y, axis = self.saved
-        if _ops_softmax_bwd is not None:
-            return (_ops_softmax_bwd(g, y, axis=axis),)
-        return (y * (g - np.sum(g * y, axis=axis, keepdims=True)),)
+        return (ops.softmax_backward(g, y, axis=axis),)
 
 
 class LogSoftmax(Node):
@@ -320,9 +288,7 @@ class LogSoftmax(Node):
 
     def backward(self, g):
         y, axis = self.saved
-        if _ops_log_softmax_bwd is not None:
-            return (_ops_log_softmax_bwd(g, y, axis=axis),)
-        return (g - np.exp(y) * np.sum(g, axis=axis, keepdims=True),)
+        return (ops.log_softmax_backward(g, y, axis=axis),)
 
 
 def _matmul_grads(g, ad, bd, need_a, need_b):

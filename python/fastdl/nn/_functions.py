@@ -16,43 +16,10 @@ from .. import ops
 from ..autograd import Function
 
 # module-level names: one global lookup per call on the hot path instead of an attribute chain
-_linear = ops.linear
-_matmul = ops.matmul
 _softmax = ops.softmax
 _log_softmax = ops.log_softmax
 _softmax_backward = ops.softmax_backward
 _log_softmax_backward = ops.log_softmax_backward
-
-
-# -- Linear -------------------------------------------------------------------------------------
-class LinearFunction(Function):
-    """``act(x @ w + b)`` in one ``ops.linear`` call; w is (d_in, d_out) as in the seed."""
-
-    @staticmethod
-    def forward(ctx, x, w, b, activation=None):
-        y = _linear(x, w, b, activation)
-        ctx.activation = activation
-        ctx.save_for_backward(x, w, y if activation is not None else None, b is not None)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w, y, has_bias = ctx.saved_tensors
-        act = ctx.activation
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        gb = None
-        if has_bias and need_b:
-            # one pass: activation derivative and the bias gradient's column sums
-            g, gb = ops.bias_act_backward(g, y if act is not None else g, act)
-        elif act is not None:
-            g = ops.activation_backward(act, g, y)
-        gx = gw = None
-        if need_x:
-            gx = _matmul(g, w.T)
-        if need_w:
-            d_in = w.shape[0]
-            gw = _matmul(x.reshape(-1, d_in).T, g.reshape(-1, w.shape[1]))
-        return gx, gw, gb
 
 
 # -- activations without a Tensor method -------------------------------------------------------

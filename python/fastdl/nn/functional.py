@@ -16,6 +16,7 @@ import numpy as np
 
 from .._random import get_generator
 from ..tensor import Tensor
+from ..tensor import linear as _linear_node
 from . import _functions as _F
 
 __all__ = [
@@ -135,7 +136,7 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
             bias = _like(bias, w.dtype, fn, "bias")
     if x.dtype != w.dtype:
         input = _like(input, w.dtype, fn, "input")
-    return _F.LinearFunction.apply(input, weight, bias, activation=activation)
+    return _linear_node(input, weight, bias, activation)
 
 
 def relu(input: Any) -> Tensor:
