@@ -18,7 +18,10 @@ rm -f "$pkg"/fastdl/_core*.so
 BUILD_DIR=build/asan DEST="$pkg/fastdl" tools/dev_build.sh -DFASTDL_SANITIZE=ON \
   -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF
 libasan="$("${CXX:-c++}" -print-file-name=libasan.so)"
-export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
+# libstdc++ too: python does not link it, and ASan's __cxa_throw interceptor aborts ("CHECK
+# failed: real___cxa_throw != 0") at the first C++ exception unless it was loaded at start.
+libstdcxx="$("${CXX:-c++}" -print-file-name=libstdc++.so)"
+export LD_PRELOAD="$libasan:$libstdcxx${LD_PRELOAD:+:$LD_PRELOAD}"
 # Reports go to files (pytest captures stderr, and an aborting process loses it), one per
 # process, so reports from subprocesses the tests start are counted too.
 reports="$PWD/build/asan/reports"
