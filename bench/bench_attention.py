@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 from harness import RESULTS, Case, main, setup, try_torch
@@ -123,7 +122,6 @@ def memory_check(threads: int, t: int = 16384) -> str:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parent,
     )
     r = json.loads(res.stdout.strip().splitlines()[-1])
     mib = 1 << 20
