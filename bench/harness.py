@@ -3,7 +3,12 @@
 A bench script builds a list of :class:`Case` and calls :func:`main`. For each case every
 implementation is warmed up, then timed in rounds; within a round the implementations run one
 after another, so drift on a shared machine hits them alike. Each sample repeats the call
-enough times to last ~``min_sample`` seconds. Reported: the median time per call, throughput
+enough times to last ~``min_sample`` seconds. Before each sample of a case with several
+implementations the harness sleeps ``settle`` seconds: a peer's thread pool keeps spinning after
+its last call (OpenBLAS's workers for ~0.1 s), and a sample started inside that window measures
+the contention, not the implementation (fastdl's 2-thread matmul read 0.5-0.65x NumPy that way,
+1.0x settled). Each library is timed as it runs when it has the machine; mixing them call by
+call is measured on its own in ``bench_threads.py``. Reported: the median time per call, throughput
 (GFLOP/s from ``flops`` or GB/s from ``bytes``), and each peer's median over fastdl's (above 1
 means fastdl is faster). Results go to ``bench/results/<name>.json`` and ``.md``.
 
@@ -55,9 +60,11 @@ def _time_calls(fn: Callable[[], object], number: int) -> float:
 
 
 def measure(
-    impls: dict[str, Callable[[], object]], rounds: int, min_sample: float
+    impls: dict[str, Callable[[], object]], rounds: int, min_sample: float, settle: float = 0.0
 ) -> dict[str, list[float]]:
     """Interleaved timing: returns seconds per call, one entry per round, for each impl."""
+    if len(impls) < 2:
+        settle = 0.0  # nobody else's pool to wait out
     numbers = {}
     for name, fn in impls.items():
         fn()  # warm-up (allocations, page faults, lazy init)
@@ -69,6 +76,7 @@ def measure(
     samples: dict[str, list[float]] = {name: [] for name in impls}
     for _ in range(rounds):
         for name, fn in impls.items():
+            time.sleep(settle)
             samples[name].append(_time_calls(fn, numbers[name]))
     return samples
 
@@ -81,10 +89,10 @@ def _fmt_time(s: float) -> str:
     return f"{s:.3f} s"
 
 
-def run(cases: list[Case], rounds: int, min_sample: float) -> list[dict]:
+def run(cases: list[Case], rounds: int, min_sample: float, settle: float = 0.0) -> list[dict]:
     rows = []
     for case in cases:
-        samples = measure(case.impls, rounds, min_sample)
+        samples = measure(case.impls, rounds, min_sample, settle)
         med = {k: statistics.median(v) for k, v in samples.items()}
         base = med.get("fastdl")
         row = {
@@ -176,6 +184,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="threads for fastdl and peers")
     p.add_argument("--only", default="", help="run only cases whose name contains this")
     p.add_argument("--rounds", type=int, default=None)
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=0.15,
+        help="seconds of sleep before each sample, so the previous peer's spinning pool idles",
+    )
     return p.parse_args(argv)
 
 
@@ -201,8 +215,8 @@ def main(name: str, title: str, cases: list[Case], args: argparse.Namespace) -> 
     cases = [c for c in cases if args.only in c.name]
     rounds = args.rounds or (5 if args.quick else 21)
     min_sample = 0.005 if args.quick else 0.05
-    print(f"# {title} ({args.threads} threads, {rounds} rounds)")
-    rows = run(cases, rounds, min_sample)
+    print(f"# {title} ({args.threads} threads, {rounds} rounds, settle {args.settle} s)")
+    rows = run(cases, rounds, min_sample, args.settle)
     RESULTS.mkdir(exist_ok=True)
     out = {"title": title, "environment": environment(args.threads), "rows": rows}
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=1))
