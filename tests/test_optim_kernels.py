@@ -211,6 +211,38 @@ def test_adam_zero_gradients_stay_finite(isa):
                     np.testing.assert_array_equal(a, a0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_amsgrad_propagates_nan_like_np_maximum(isa, dtype):
+    # np.maximum (and torch.maximum, which PyTorch's amsgrad uses) propagate a NaN from either
+    # side: a NaN already in max_exp_avg_sqs must survive, as must a NaN that enters through g.
+    n = 1037  # several vectors of every width plus a ragged tail
+    rng = np.random.default_rng(5)
+    p = rng.standard_normal(n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    m = rng.standard_normal(n).astype(dtype) * 0.1
+    v = rng.random(n).astype(dtype)
+    vmax = v + rng.random(n).astype(dtype) * np.where(np.arange(n) % 2 == 0, 1, -1).astype(dtype)
+    vmax = np.abs(vmax)
+    vmax[[0, 17, 500, n - 1]] = np.nan  # NaN in the old maximum
+    g[[3, 18, 777]] = np.nan  # NaN reaching v (and vmax) through the gradient
+    rp, rg, rm, rv, rvmax = (a.astype(np.float64) for a in (p, g, m, v, vmax))
+    ops.adam_step(
+        [p], [g], [m], [v], step=3, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+        amsgrad=True, max_exp_avg_sqs=[vmax],
+    )  # fmt: skip
+    adam_ref(
+        rp, rg, rm, rv, rvmax, step=3, lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8,
+        weight_decay=0.0, decoupled=False, amsgrad=True,
+    )  # fmt: skip
+    want_nan = np.isnan(rvmax)
+    assert want_nan.sum() == 7  # the reference itself propagates both kinds
+    np.testing.assert_array_equal(np.isnan(vmax), want_nan)
+    np.testing.assert_array_equal(np.isnan(p), np.isnan(rp))
+    tol = dict(rtol=1e-12, atol=0) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vmax, rvmax, **tol)  # NaNs compare equal here
+    np.testing.assert_allclose(p, rp, **tol)
+
+
 def test_adam_non_contiguous_gradient_is_used_correctly(isa):
     p = make([(6, 4)], np.float64)[0]
     gt = make([(4, 6)], np.float64, seed=3)[0]

@@ -77,7 +77,9 @@ void adam_piece(const AdamTensor<T>& t, int64_t s, int64_t e, const AdamConsts& 
     T vd = vi;
     if (kAms) {
       const T old = vmax[i];
-      vd = old >= vi ? old : vi;  // NaN in v propagates
+      // np.maximum / torch.maximum: a NaN on either side propagates (a NaN already in vmax
+      // would otherwise be dropped by `old >= vi`, which is false for NaN).
+      vd = (old >= vi || old != old) ? old : vi;
       vmax[i] = vd;
     }
     const T denom = std::sqrt(vd) / bc2 + eps;
