@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/common.h"
@@ -52,6 +53,8 @@ std::vector<py::array> arrays_of(const char* fn, const ListArg& arg) {
   return out;
 }
 
+using Cols = std::vector<std::vector<py::array>>;
+
 struct Span {
   uintptr_t lo, hi;
   bool writeable;
@@ -63,9 +66,8 @@ struct Span {
 // writeable C-contiguous float32/float64 array; every other list's item i an array of the same
 // dtype and shape, C-contiguous, writeable when the list is updated; no written array
 // overlapping any other. Returns cols[c][i]; f64[i] tells params[i]'s dtype.
-std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vector<ListArg>& args,
-                                                std::vector<char>& f64) {
-  std::vector<std::vector<py::array>> cols;
+Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<char>& f64) {
+  Cols cols;
   for (const ListArg& a : args) cols.push_back(arrays_of(fn, a));
   const size_t n = cols[0].size();
   for (size_t c = 1; c < cols.size(); ++c) {
@@ -136,9 +138,55 @@ std::vector<std::vector<py::array>> check_lists(const char* fn, const std::vecto
   return cols;
 }
 
+// Appends a state list updated in place that the setting `why` needs: ValueError when None.
+// `like` indexes the list in args it mirrors (named in the message).
+void add_state_list(const char* fn, std::vector<ListArg>& args, const char* name,
+                    const py::object& obj, const char* why, size_t like) {
+  if (obj.is_none()) {
+    throw py::value_error(std::string(fn) + "(): " + why + " needs " + name + ", a list like " +
+                          args[like].name);
+  }
+  args.push_back({name, obj, true});
+}
+
 template <class T>
 T* ptr(const py::array& a) {
   return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+// The kernel's per-tensor structs for the checked lists, one vector per dtype: each dtype is
+// one kernel call over its own virtual index space, so offsets run separately per dtype.
+// make(tag, i, n, offset) builds item i's struct (tag: float{} or double{}).
+template <template <class> class Tensor, class Make>
+std::pair<std::vector<Tensor<float>>, std::vector<Tensor<double>>> per_dtype(
+    const Cols& cols, const std::vector<char>& f64, Make&& make) {
+  std::pair<std::vector<Tensor<float>>, std::vector<Tensor<double>>> out;
+  int64_t off32 = 0, off64 = 0;
+  for (size_t i = 0; i < f64.size(); ++i) {
+    const int64_t n = cols[0][i].size();
+    if (f64[i]) {
+      out.second.push_back(make(double{}, i, n, off64));
+      off64 += n;
+    } else {
+      out.first.push_back(make(float{}, i, n, off32));
+      off32 += n;
+    }
+  }
+  return out;
+}
+
+// The same for kernels that take both dtypes in one call (NormTensor, ScaleTensor): one index
+// space; make(i, n, offset, f64) builds item i's struct.
+template <class Tensor, class Make>
+std::vector<Tensor> one_space(const Cols& cols, const std::vector<char>& f64, Make&& make) {
+  std::vector<Tensor> out;
+  int64_t off = 0;
+  for (size_t i = 0; i < f64.size(); ++i) {
+    const int64_t n = cols[0][i].size();
+    out.push_back(make(i, n, off, bool(f64[i])));
+    off += n;
+  }
+  return out;
 }
 
 void check_hyper(const char* fn, const char* name, double v, double lo, bool lo_open, double hi,
@@ -173,13 +221,7 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
                                {"grads", grads, false},
                                {"exp_avgs", exp_avgs, true},
                                {"exp_avg_sqs", exp_avg_sqs, true}};
-  if (amsgrad) {
-    if (max_exp_avg_sqs.is_none()) {
-      throw py::value_error(std::string(fn) +
-                            "(): amsgrad=True needs max_exp_avg_sqs, a list like exp_avg_sqs");
-    }
-    args.push_back({"max_exp_avg_sqs", max_exp_avg_sqs, true});
-  }
+  if (amsgrad) add_state_list(fn, args, "max_exp_avg_sqs", max_exp_avg_sqs, "amsgrad=True", 3);
   std::vector<char> f64;
   const auto cols = check_lists(fn, args, f64);
 
@@ -195,22 +237,17 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   c.amsgrad = amsgrad;
   c.grad_sign = maximize ? -1.0 : 1.0;
 
-  std::vector<AdamTensor<float>> t32;
-  std::vector<AdamTensor<double>> t64;
-  int64_t off32 = 0, off64 = 0;
-  for (size_t i = 0; i < f64.size(); ++i) {
-    const int64_t n = cols[0][i].size();
-    auto fill = [&](auto& vec, int64_t& off, auto tag) {
-      using T = decltype(tag);
-      vec.push_back({ptr<T>(cols[0][i]), ptr<T>(cols[1][i]), ptr<T>(cols[2][i]), ptr<T>(cols[3][i]),
-                     amsgrad ? ptr<T>(cols[4][i]) : nullptr, n, off});
-      off += n;
-    };
-    if (f64[i])
-      fill(t64, off64, double{});
-    else
-      fill(t32, off32, float{});
-  }
+  const auto [t32, t64] =
+      per_dtype<AdamTensor>(cols, f64, [&](auto tag, size_t i, int64_t n, int64_t off) {
+        using T = decltype(tag);
+        return AdamTensor<T>{ptr<T>(cols[0][i]),
+                             ptr<T>(cols[1][i]),
+                             ptr<T>(cols[2][i]),
+                             ptr<T>(cols[3][i]),
+                             amsgrad ? ptr<T>(cols[4][i]) : nullptr,
+                             n,
+                             off};
+      });
   py::gil_scoped_release nogil;
   const OptimKernels& k = optim();
   if (!t32.empty()) k.adam_f32(t32.data(), int64_t(t32.size()), c);
@@ -235,13 +272,7 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
   }
   const bool use_buf = momentum != 0.0;
   std::vector<ListArg> args = {{"params", params, true}, {"grads", grads, false}};
-  if (use_buf) {
-    if (momentum_buffers.is_none()) {
-      throw py::value_error(std::string(fn) +
-                            "(): momentum != 0 needs momentum_buffers, a list like params");
-    }
-    args.push_back({"momentum_buffers", momentum_buffers, true});
-  }
+  if (use_buf) add_state_list(fn, args, "momentum_buffers", momentum_buffers, "momentum != 0", 0);
   std::vector<char> f64;
   const auto cols = check_lists(fn, args, f64);
 
@@ -253,22 +284,12 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
   c.grad_sign = maximize ? -1.0 : 1.0;
   c.nesterov = nesterov;
   c.init = static_cast<BufInit>(init);
-  std::vector<SgdTensor<float>> t32;
-  std::vector<SgdTensor<double>> t64;
-  int64_t off32 = 0, off64 = 0;
-  for (size_t i = 0; i < f64.size(); ++i) {
-    const int64_t n = cols[0][i].size();
-    auto fill = [&](auto& vec, int64_t& off, auto tag) {
-      using T = decltype(tag);
-      vec.push_back(
-          {ptr<T>(cols[0][i]), ptr<T>(cols[1][i]), use_buf ? ptr<T>(cols[2][i]) : nullptr, n, off});
-      off += n;
-    };
-    if (f64[i])
-      fill(t64, off64, double{});
-    else
-      fill(t32, off32, float{});
-  }
+  const auto [t32, t64] =
+      per_dtype<SgdTensor>(cols, f64, [&](auto tag, size_t i, int64_t n, int64_t off) {
+        using T = decltype(tag);
+        return SgdTensor<T>{ptr<T>(cols[0][i]), ptr<T>(cols[1][i]),
+                            use_buf ? ptr<T>(cols[2][i]) : nullptr, n, off};
+      });
   py::gil_scoped_release nogil;
   const OptimKernels& k = optim();
   if (!t32.empty()) k.sgd_f32(t32.data(), int64_t(t32.size()), c);
@@ -284,13 +305,9 @@ double sum_abs_pow(const py::object& arrays, double p) {
   }
   std::vector<char> f64;
   const auto cols = check_lists(fn, {{"arrays", arrays, false}}, f64);
-  std::vector<NormTensor> ts;
-  int64_t off = 0;
-  for (size_t i = 0; i < f64.size(); ++i) {
-    const int64_t n = cols[0][i].size();
-    ts.push_back({cols[0][i].data(), n, off, bool(f64[i])});
-    off += n;
-  }
+  const auto ts = one_space<NormTensor>(cols, f64, [&](size_t i, int64_t n, int64_t off, bool d) {
+    return NormTensor{cols[0][i].data(), n, off, d};
+  });
   double r;
   {
     py::gil_scoped_release nogil;
@@ -305,13 +322,9 @@ void scale(const py::object& arrays, double factor) {
   const char* fn = "scale_";
   std::vector<char> f64;
   const auto cols = check_lists(fn, {{"arrays", arrays, true}}, f64);
-  std::vector<ScaleTensor> ts;
-  int64_t off = 0;
-  for (size_t i = 0; i < f64.size(); ++i) {
-    const int64_t n = cols[0][i].size();
-    ts.push_back({ptr<char>(cols[0][i]), n, off, bool(f64[i])});
-    off += n;
-  }
+  const auto ts = one_space<ScaleTensor>(cols, f64, [&](size_t i, int64_t n, int64_t off, bool d) {
+    return ScaleTensor{ptr<char>(cols[0][i]), n, off, d};
+  });
   py::gil_scoped_release nogil;
   optim().scale(ts.data(), int64_t(ts.size()), factor);
 }
