@@ -456,3 +456,53 @@ def test_core_rejects_bad_arrays_without_crashing():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         _core.batch_norm_backward(x, x, m, s, None, None, ro, None, True)
+
+
+def test_core_rejects_overlapping_outputs_and_allows_exact_in_place():
+    # ops.* always allocate the outputs; _core called directly writes where it is told, so an
+    # output sharing memory with another array of the call is refused, except y = x and
+    # grad_x = grad exactly (the documented in-place calls).
+    x, w, b, g = _data((6, 4), np.float32, seed=15)
+    buf = np.zeros(6 * 4 + 4, np.float32)
+    xs, shifted = buf[:24].reshape(6, 4), buf[4:].reshape(6, 4)
+    xs[...] = x
+    m, s = np.empty(4, np.float32), np.empty(4, np.float32)
+    with pytest.raises(ValueError, match=r"batch_norm_train\(\): argument 'y'.*'x'"):
+        _core.batch_norm_train(xs, w, b, shifted, m, s, None, None, EPS, 0.1)
+    with pytest.raises(ValueError, match=r"argument 'mean'.*'x'"):
+        _core.batch_norm_train(x, w, b, None, x[0], s, None, None, EPS, 0.1)
+    with pytest.raises(ValueError, match=r"argument 'mean'.*'invstd'"):
+        _core.batch_norm_train(x, w, b, None, m, m, None, None, EPS, 0.1)
+    with pytest.raises(ValueError, match=r"argument 'running_var'.*'weight'"):
+        _core.batch_norm_train(x, w, b, None, m, s, None, w, EPS, 0.1)
+    want_y, want_m, want_s = ops.batch_norm_forward(x, w, b, EPS)
+    xi = x.copy()
+    _core.batch_norm_train(xi, w, b, xi, m, s, None, None, EPS, 0.1)  # y is x: in place
+    np.testing.assert_array_equal(xi, want_y)
+    rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=r"batch_norm_eval\(\): argument 'y'.*'x'"):
+        _core.batch_norm_eval(xs, rm, rv, w, b, shifted, EPS)
+    with pytest.raises(ValueError, match=r"argument 'y'.*'running_var'"):
+        _core.batch_norm_eval(x, rm, buf[:24].reshape(6, 4)[0], w, b, buf[:24].reshape(6, 4), EPS)
+    want_e = ops.batch_norm_inference(x, rm, rv, w, b, EPS)
+    xi = x.copy()
+    _core.batch_norm_eval(xi, rm, rv, w, b, xi, EPS)
+    np.testing.assert_array_equal(xi, want_e)
+    gs = buf[:24].reshape(6, 4)
+    gs[...] = g
+    dw, db = np.empty(4, np.float32), np.empty(4, np.float32)
+    with pytest.raises(ValueError, match=r"batch_norm_backward\(\): argument 'grad_x'.*'grad'"):
+        _core.batch_norm_backward(gs, x, want_m, want_s, w, shifted, dw, db, True)
+    with pytest.raises(ValueError, match=r"argument 'grad_x'.*'x'"):
+        xc = x.copy()  # grad_x = x exactly is not one of the in-place calls
+        _core.batch_norm_backward(g, xc, want_m, want_s, w, xc, dw, db, True)
+    with pytest.raises(ValueError, match=r"argument 'grad_weight'.*'grad_bias'"):
+        _core.batch_norm_backward(g, x, want_m, want_s, w, None, dw, dw, True)
+    with pytest.raises(ValueError, match=r"argument 'grad_bias'.*'mean'"):
+        _core.batch_norm_backward(g, x, want_m, want_s, w, None, None, want_m, True)
+    want_dx, want_dw, want_db = ops.batch_norm_backward(g, x, want_m, want_s, w)
+    gi = g.copy()
+    _core.batch_norm_backward(gi, x, want_m, want_s, w, gi, dw, db, True)  # grad_x is grad
+    np.testing.assert_array_equal(gi, want_dx)
+    np.testing.assert_array_equal(dw, want_dw)
+    np.testing.assert_array_equal(db, want_db)

@@ -192,3 +192,34 @@ def test_bad_input():
         _core.softmax_forward(False, x.astype(np.int32), np.empty_like(x), 0)
     with pytest.raises(ValueError, match="C-contiguous"):
         _core.softmax_forward(False, x.T, np.empty((4, 3), np.float32), 0)
+
+
+def test_core_rejects_partial_overlap_and_allows_exact_in_place():
+    # The Python layer routes a partially overlapping out through a temporary; _core called
+    # directly writes straight into out, so it must refuse (a result that depends on the order
+    # the kernel visits elements), while exactly in place stays allowed.
+    rng = np.random.default_rng(10)
+    buf = rng.standard_normal(5 * 6 + 6)
+    x = buf[:30].reshape(5, 6)
+    shifted = buf[6:36].reshape(5, 6)  # overlaps x by four rows
+    for log in (False, True):
+        with pytest.raises(ValueError, match=r"softmax_forward|softmax\(\).*'out'.*'x'"):
+            _core.softmax_forward(log, x, shifted, 1)
+        want = (ops.log_softmax if log else ops.softmax)(x.copy(), 1)
+        xi = x.copy()
+        _core.softmax_forward(log, xi, xi, 1)
+        np.testing.assert_allclose(xi, want, rtol=1e-13, atol=1e-14)
+    y = ops.softmax(rng.standard_normal((5, 6)))
+    g = buf[:30].reshape(5, 6)
+    want = ops.softmax_backward(g.copy(), y)
+    with pytest.raises(ValueError, match=r"'out'.*'grad'"):
+        _core.softmax_backward(False, g, y, shifted, 1)
+    ybuf = np.concatenate([y.ravel(), np.zeros(6)])
+    with pytest.raises(ValueError, match=r"'out'.*'y'"):
+        _core.softmax_backward(False, g.copy(), ybuf[:30].reshape(5, 6), ybuf[6:].reshape(5, 6), 1)
+    gi = g.copy()
+    _core.softmax_backward(False, gi, y, gi, 1)  # out is grad: in place
+    np.testing.assert_array_equal(gi, want)
+    yi = y.copy()
+    _core.softmax_backward(False, g.copy(), yi, yi, 1)  # out is y: in place too
+    np.testing.assert_array_equal(yi, want)

@@ -11,6 +11,12 @@ struct Dims {
   int64_t n, c, l;
 };
 
+// Names of the arrays that may be exactly in place (compared by address in check_apart).
+constexpr const char* kX = "x";
+constexpr const char* kY = "y";
+constexpr const char* kGrad = "grad";
+constexpr const char* kDx = "grad_x";
+
 Dims dims_of(const py::array& x, const char* fn) {
   if (x.ndim() != 2 && x.ndim() != 3) {
     throw py::value_error(std::string(fn) +
@@ -48,6 +54,32 @@ T* opt_out(const py::object& o, const std::vector<int64_t>& shape, const char* f
   return out_ptr<T>(a, fn, arg);
 }
 
+// One argument of a call for the overlap check; None (absent) is skipped.
+struct Named {
+  const char* name;
+  py::handle obj;
+};
+
+// The kernels write straight into their outputs, and the statistics or sums are written
+// before the output pass reads the inputs again: each output must be apart from every other
+// array of the call, except that output `alias_out` may be exactly input `alias_in` (y = x,
+// grad_x = grad: the output pass reads each element before writing it). Call after the
+// arguments' types are checked.
+void check_apart(const char* fn, std::initializer_list<Named> outs,
+                 std::initializer_list<Named> ins, const char* alias_out, const char* alias_in) {
+  auto arr = [](const Named& a) { return py::reinterpret_borrow<py::array>(a.obj); };
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    if (o->obj.is_none()) continue;
+    for (auto q = o + 1; q != outs.end(); ++q)
+      if (!q->obj.is_none()) check_no_overlap(arr(*o), o->name, arr(*q), q->name, fn);
+    for (const Named& i : ins) {
+      if (i.obj.is_none()) continue;
+      const bool alias = o->name == alias_out && i.name == alias_in;  // the same literals
+      check_no_overlap(arr(*o), o->name, arr(i), i.name, fn, alias);
+    }
+  }
+}
+
 void train(const py::array& x, const py::object& weight, const py::object& bias,
            const py::object& y, py::array& mean, py::array& invstd, const py::object& running_mean,
            const py::object& running_var, double eps, double momentum, const py::object& var) {
@@ -79,6 +111,14 @@ void train(const py::array& x, const py::object& weight, const py::object& bias,
     a.n = d.n;
     a.c = d.c;
     a.l = d.l;
+    check_apart(fn,
+                {{kY, y},
+                 {"mean", mean},
+                 {"invstd", invstd},
+                 {"var", var},
+                 {"running_mean", running_mean},
+                 {"running_var", running_var}},
+                {{kX, x}, {"weight", weight}, {"bias", bias}}, kY, kX);
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       batchnorm().train_f32(a);
@@ -113,6 +153,10 @@ void eval(const py::array& x, const py::array& mean, const py::array& var, const
     a.n = d.n;
     a.c = d.c;
     a.l = d.l;
+    check_apart(
+        fn, {{kY, y}},
+        {{kX, x}, {"running_mean", mean}, {"running_var", var}, {"weight", weight}, {"bias", bias}},
+        kY, kX);
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       batchnorm().eval_f32(a);
@@ -150,6 +194,9 @@ void backward(const py::array& grad, const py::array& x, const py::array& mean,
     a.n = d.n;
     a.c = d.c;
     a.l = d.l;
+    check_apart(fn, {{kDx, dx}, {"grad_weight", dweight}, {"grad_bias", dbias}},
+                {{kGrad, grad}, {kX, x}, {"mean", mean}, {"invstd", invstd}, {"weight", weight}},
+                kDx, kGrad);
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       batchnorm().backward_f32(a);

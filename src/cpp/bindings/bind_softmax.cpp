@@ -35,6 +35,7 @@ void forward(bool log, const py::array& x, py::array& out, int64_t axis) {
     using T = decltype(tag);
     const T* xp = in_ptr<T>(x, fn, "x");
     T* yp = out_ptr<T>(out, fn, "out");
+    check_no_overlap(out, "out", x, "x", fn, true);  // y may alias x exactly
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       softmax().forward_f32(log, xp, yp, d.outer, d.n, d.inner);
@@ -59,6 +60,9 @@ void backward(bool log, const py::array& grad, const py::array& y, py::array& ou
     const T* gp = in_ptr<T>(grad, fn, "grad");
     const T* yp = in_ptr<T>(y, fn, "y");
     T* dp = out_ptr<T>(out, fn, "out");
+    // Each reduction is finished before its outputs are written: exactly in place is fine.
+    check_no_overlap(out, "out", grad, "grad", fn, true);
+    check_no_overlap(out, "out", y, "y", fn, true);
     py::gil_scoped_release nogil;
     if constexpr (sizeof(T) == 4) {
       softmax().backward_f32(log, gp, yp, dp, d.outer, d.n, d.inner);

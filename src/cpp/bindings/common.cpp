@@ -27,6 +27,17 @@ bool partial_overlap(const py::array& out, const py::array& in) {
   return overlaps(out, in) && !(out.data() == in.data() && out.nbytes() == in.nbytes());
 }
 
+void check_no_overlap(const py::array& out, const char* out_name, const py::array& other,
+                      const char* other_name, const char* fn, bool in_place_ok) {
+  if (out.nbytes() == 0 || other.nbytes() == 0 || !overlaps(out, other)) return;
+  if (in_place_ok && !partial_overlap(out, other)) return;
+  throw py::value_error(std::string(fn) + "(): argument '" + out_name +
+                        "' shares memory with argument '" + other_name + "'" +
+                        (in_place_ok ? " without being the same array (only exactly in place "
+                                       "is allowed)"
+                                     : "; pass separate arrays"));
+}
+
 py::array fresh_like(const py::array& a) { return py::array(a.dtype(), shape_of(a)); }
 
 void copy_into(const py::array& src, py::array& dst) {

@@ -78,6 +78,12 @@ bool overlaps(const py::array& a, const py::array& b);
 // result depend on the order elements are visited, so the kernel writes into a temporary
 // that is copied to `out` afterwards (see fresh_like / copy_into).
 bool partial_overlap(const py::array& out, const py::array& in);
+// For kernels that write straight into their outputs (no temporary): ValueError naming fn and
+// both arguments when `out` shares memory with `other`, unless in_place_ok and `out` is exactly
+// `other` (same start and size: the kernel's documented in-place call). Empty arrays never
+// overlap.
+void check_no_overlap(const py::array& out, const char* out_name, const py::array& other,
+                      const char* other_name, const char* fn, bool in_place_ok = false);
 // A new C-contiguous array with a's shape and dtype.
 py::array fresh_like(const py::array& a);
 // Copies src's bytes into dst (same nbytes, both C-contiguous); call without the GIL is fine.
