@@ -126,10 +126,16 @@ def available_cpus() -> int: ...
 def in_forked_child() -> bool: ...
 
 # activation (bind_activation.cpp); act: 0 none, 1 relu, 2 sigmoid, 3 tanh
-def bias_act_forward(act: int, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray) -> None: ...
+def bias_act_forward(
+    act: int, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None = None
+) -> np.ndarray: ...
 def bias_act_backward(
-    act: int, y: np.ndarray, grad: np.ndarray, out: np.ndarray, grad_bias: np.ndarray | None
-) -> None: ...
+    act: int,
+    y: np.ndarray,
+    grad: np.ndarray,
+    out: np.ndarray | None = None,
+    grad_bias: np.ndarray | None = None,
+) -> np.ndarray: ...
 
 # matmul (bind_matmul.cpp)
 def matmul(

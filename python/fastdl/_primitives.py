@@ -6,8 +6,7 @@ its parents (Tensor or None) and ``saved`` (arrays and constants it needs); ``ba
 returns one gradient per parent, already reduced to that parent's shape.
 
 Kernel-backed primitives (matmul, linear, relu, sigmoid, tanh, softmax, log_softmax) call
-``fastdl.ops`` forward and backward; where a kernel has not landed yet they use NumPy, and
-switch by themselves once ``ops`` provides it.
+``fastdl.ops`` forward (the hottest ones straight from ``tensor``) and backward.
 """
 
 from __future__ import annotations
@@ -62,22 +61,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
-_ops_relu = ops.relu
-
-
-def relu(x: np.ndarray) -> np.ndarray:
-    dt = x.dtype
-    if dt is _F32 or dt is _F64:
-        return _ops_relu(x)
+def relu_nonfloat(x: np.ndarray) -> np.ndarray:
+    """relu of integer and bool arrays, keeping their dtype (the kernel takes floats only)."""
     return np.maximum(x, 0)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return ops.sigmoid(x)
-
-
-def tanh(x: np.ndarray) -> np.ndarray:
-    return ops.tanh(x)
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:

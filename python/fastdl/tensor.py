@@ -557,10 +557,12 @@ def _rbinop(cls: Any, op: Any, save: bool, name: str) -> Any:
     return method
 
 
-def _unary(cls: Any, fn: Any, save_out: bool, name: str) -> Any:
+def _unary(cls: Any, fn: Any, other: Any, save_out: bool, name: str) -> Any:
+    # ``fn`` for float32/float64 data (the kernels take nothing else), ``other`` for the rest.
     def method(self: Tensor) -> Tensor:
         sd = self.data
-        d = fn(sd)
+        dt = sd.dtype
+        d = fn(sd) if dt is _F32 or dt is _F64 else other(sd)
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (self,)
@@ -578,6 +580,27 @@ def _unary(cls: Any, fn: Any, save_out: bool, name: str) -> Any:
     return method
 
 
+def _free_unary(name: str, doc: str, arg: str, want: str, via: str = "fastdl") -> Any:
+    # fastdl.exp(x) and the like: the Tensor method on x, made a Tensor view if it is not one.
+    # ``via``: the namespace the docstring's example calls it from (np for those fastdl does
+    # not export, reached through NumPy's ufuncs).
+    method = getattr(Tensor, name)
+    doc = f"""{doc}
+
+    Example:
+        >>> import numpy as np, fastdl
+        >>> {via}.{name}(fastdl.tensor({arg}))
+        {want}
+    """
+
+    def fn(x: Any) -> Tensor:
+        return method(x if isinstance(x, Tensor) else _make(_asarray(x), None))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
 for _name, _cls, _op, _save in (
     ("add", P.Add, operator.add, False),
     ("sub", P.Sub, operator.sub, False),
@@ -586,16 +609,38 @@ for _name, _cls, _op, _save in (
     setattr(Tensor, f"__{_name}__", _binop(_cls, _op, _save, f"__{_name}__"))
     setattr(Tensor, f"__r{_name}__", _rbinop(_cls, _op, _save, f"__r{_name}__"))
 
-for _name, _cls, _fn, _save_out in (
-    ("exp", P.Exp, np.exp, True),
-    ("log", P.Log, np.log, False),
-    ("sqrt", P.Sqrt, np.sqrt, True),
-    ("abs", P.Abs, np.abs, False),
-    ("relu", P.Relu, P.relu, True),
-    ("sigmoid", P.Sigmoid, P.sigmoid, True),
-    ("tanh", P.Tanh, P.tanh, True),
+# name, node, function on float32/float64, on other dtypes, whether backward needs the output
+# (else the input).
+for _name, _cls, _fn, _other, _save_out in (
+    ("exp", P.Exp, np.exp, np.exp, True),
+    ("log", P.Log, np.log, np.log, False),
+    ("log1p", P.Log1p, np.log1p, np.log1p, False),
+    ("expm1", P.Expm1, np.expm1, np.expm1, True),
+    ("sqrt", P.Sqrt, np.sqrt, np.sqrt, True),
+    ("abs", P.Abs, np.abs, np.abs, False),
+    ("sin", P.Sin, np.sin, np.sin, False),
+    ("cos", P.Cos, np.cos, np.cos, False),
+    ("relu", P.Relu, ops.relu, P.relu_nonfloat, True),
+    ("sigmoid", P.Sigmoid, ops.sigmoid, ops.sigmoid, True),
+    ("tanh", P.Tanh, ops.tanh, ops.tanh, True),
 ):
-    setattr(Tensor, _name, _unary(_cls, _fn, _save_out, _name))
+    setattr(Tensor, _name, _unary(_cls, _fn, _other, _save_out, _name))
+
+exp = _free_unary("exp", "e**x elementwise.", "[0.0]", "tensor([1.])")
+log = _free_unary("log", "Natural logarithm elementwise.", "[1.0]", "tensor([0.])")
+log1p = _free_unary("log1p", "log(1 + x), accurate for small x.", "[0.0]", "tensor([0.])", "np")
+expm1 = _free_unary("expm1", "exp(x) - 1, accurate for small x.", "[0.0]", "tensor([0.])", "np")
+sqrt = _free_unary("sqrt", "Square root elementwise.", "[4.0]", "tensor([2.])")
+abs = _free_unary(
+    "abs", "|x| elementwise (gradient sign(x), 0 at 0).", "[-2.0]", "tensor([2.])", "np"
+)
+sin = _free_unary("sin", "Sine elementwise.", "[0.0]", "tensor([0.])", "np")
+cos = _free_unary("cos", "Cosine elementwise.", "[0.0]", "tensor([1.])", "np")
+relu = _free_unary("relu", "max(x, 0) on the activation kernel.", "[-1.0, 2.0]", "tensor([0., 2.])")
+sigmoid = _free_unary(
+    "sigmoid", "1 / (1 + exp(-x)) on the activation kernel.", "[0.0]", "tensor([0.5])"
+)
+tanh = _free_unary("tanh", "Hyperbolic tangent on the activation kernel.", "[0.0]", "tensor([0.])")
 
 
 def _data(x: Any) -> Any:
@@ -706,21 +751,6 @@ def _binary(cls: Any, fn: Any, a: Any, b: Any, save: bool) -> Tensor:
                 ),
             )
         return _make(d, cls((a if ar else None, b if br else None)))
-    return _make(d, None)
-
-
-def _unary_saving_out(cls: Any, fn: Any, x: Tensor) -> Tensor:
-    d = fn(x.data)
-    if x.requires_grad and _GradMode.enabled:
-        return _make(d, cls((x,), d))
-    return _make(d, None)
-
-
-def _unary_saving_in(cls: Any, fn: Any, x: Tensor) -> Tensor:
-    xd = x.data
-    d = fn(xd)
-    if x.requires_grad and _GradMode.enabled:
-        return _make(d, cls((x,), xd))
     return _make(d, None)
 
 
@@ -951,127 +981,6 @@ def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> T
         parents = tuple(t if n else None for t, n in zip((x, w, b), need))
         return _make(y, P.Linear(parents, (xd, wd, y, activation, bd is not None)))
     return _make(y, None)
-
-
-def exp(x: Any) -> Tensor:
-    """e**x elementwise.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.exp(fastdl.tensor([0.0]))
-        tensor([1.])
-    """
-    return _as_tensor(x).exp()
-
-
-def log(x: Any) -> Tensor:
-    """Natural logarithm elementwise.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.log(fastdl.tensor([1.0]))
-        tensor([0.])
-    """
-    return _as_tensor(x).log()
-
-
-def log1p(x: Any) -> Tensor:
-    """log(1 + x), accurate for small x.
-
-    Example:
-        >>> import numpy as np, fastdl
-        >>> np.log1p(fastdl.tensor([0.0]))
-        tensor([0.])
-    """
-    return _unary_saving_in(P.Log1p, np.log1p, _as_tensor(x))
-
-
-def expm1(x: Any) -> Tensor:
-    """exp(x) - 1, accurate for small x.
-
-    Example:
-        >>> import numpy as np, fastdl
-        >>> np.expm1(fastdl.tensor([0.0]))
-        tensor([0.])
-    """
-    return _unary_saving_out(P.Expm1, np.expm1, _as_tensor(x))
-
-
-def sqrt(x: Any) -> Tensor:
-    """Square root elementwise.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.sqrt(fastdl.tensor([4.0]))
-        tensor([2.])
-    """
-    return _as_tensor(x).sqrt()
-
-
-def abs(x: Any) -> Tensor:  # noqa: A001 - NumPy's name
-    """|x| elementwise (gradient sign(x), 0 at 0).
-
-    Example:
-        >>> import numpy as np, fastdl
-        >>> np.abs(fastdl.tensor([-2.0]))
-        tensor([2.])
-    """
-    return _as_tensor(x).abs()
-
-
-def sin(x: Any) -> Tensor:
-    """Sine elementwise.
-
-    Example:
-        >>> import numpy as np, fastdl
-        >>> np.sin(fastdl.tensor([0.0]))
-        tensor([0.])
-    """
-    return _unary_saving_in(P.Sin, np.sin, _as_tensor(x))
-
-
-def cos(x: Any) -> Tensor:
-    """Cosine elementwise.
-
-    Example:
-        >>> import numpy as np, fastdl
-        >>> np.cos(fastdl.tensor([0.0]))
-        tensor([1.])
-    """
-    return _unary_saving_in(P.Cos, np.cos, _as_tensor(x))
-
-
-def relu(x: Any) -> Tensor:
-    """max(x, 0) on the activation kernel.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.relu(fastdl.tensor([-1.0, 2.0]))
-        tensor([0., 2.])
-    """
-    return _as_tensor(x).relu()
-
-
-def sigmoid(x: Any) -> Tensor:
-    """1 / (1 + exp(-x)) on the activation kernel.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.sigmoid(fastdl.tensor([0.0]))
-        tensor([0.5])
-    """
-    return _as_tensor(x).sigmoid()
-
-
-def tanh(x: Any) -> Tensor:
-    """Hyperbolic tangent on the activation kernel.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.tanh(fastdl.tensor([0.0]))
-        tensor([0.])
-    """
-    return _as_tensor(x).tanh()
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:

@@ -1,4 +1,6 @@
 // act(x + bias) forward and backward on C-contiguous float32/float64 arrays.
+#include <optional>
+
 #include "bindings/common.h"
 #include "kernels/activation.h"
 
@@ -6,17 +8,33 @@ namespace fastdl::bind {
 
 namespace {
 
+// Below this many elements the kernel takes well under a microsecond: dropping and retaking
+// the GIL would cost more than another Python thread could gain from it.
+constexpr int64_t kReleaseGilAbove = int64_t(1) << 14;
+
 Act to_act(int a) {
   if (a < 0 || a > 3) throw py::value_error("activation id must be 0..3, got " + std::to_string(a));
   return static_cast<Act>(a);
 }
 
-// x: (..., C) when bias is given, any shape otherwise; bias: (C,); out: x's shape and dtype.
-void forward(int act_id, const py::array& x, const py::object& bias_obj, py::array& out) {
+// The caller's `out`, or a fresh array shaped like `like` when it passed None (allocating here
+// costs less than a separate np.empty call, which matters on small arrays).
+py::array out_or_fresh(const py::object& out_obj, const py::array& like, const char* fn,
+                       const char* like_name) {
+  if (out_obj.is_none()) return fresh_like(like);
+  py::array out = as_array(out_obj, fn, "out");
+  check_same_shape(like, out, fn, like_name, "out");
+  return out;
+}
+
+// x: (..., C) when bias is given, any shape otherwise; bias: (C,); out: x's shape and dtype,
+// or None for a new array. Returns out.
+py::array forward(int act_id, const py::array& x, const py::object& bias_obj,
+                  const py::object& out_obj) {
   const char* fn = "bias_act_forward";
   const Act act = to_act(act_id);
   const bool f64 = is_f64(x, fn, "x");
-  check_same_shape(x, out, fn, "x", "out");
+  py::array out = out_or_fresh(out_obj, x, fn, "x");
   int64_t rows = 1, cols = x.size();
   const bool has_bias = !bias_obj.is_none();
   py::array bias;
@@ -38,7 +56,8 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
     const bool temp = partial_overlap(out, x) || (has_bias && overlaps(out, bias));
     py::array dst = temp ? fresh_like(out) : out;
     T* yp = static_cast<T*>(dst.mutable_data());
-    py::gil_scoped_release nogil;
+    std::optional<py::gil_scoped_release> nogil;
+    if (x.size() > kReleaseGilAbove) nogil.emplace();
     if constexpr (sizeof(T) == 4) {
       activation().forward_f32(act, xp, bp, yp, rows, cols);
     } else {
@@ -50,16 +69,18 @@ void forward(int act_id, const py::array& x, const py::object& bias_obj, py::arr
     run(double{});
   else
     run(float{});
+  return out;
 }
 
-// y, dy, dx: same shape; dbias: (C,) for a (..., C) y, or None.
-void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx,
-              const py::object& dbias_obj) {
+// y, dy, dx: same shape (dx None for a new array); dbias: (C,) for a (..., C) y, or None.
+// Returns dx.
+py::array backward(int act_id, const py::array& y, const py::array& dy, const py::object& dx_obj,
+                   const py::object& dbias_obj) {
   const char* fn = "bias_act_backward";
   const Act act = to_act(act_id);
   const bool f64 = is_f64(y, fn, "y");
   check_same_shape(y, dy, fn, "y", "grad");
-  check_same_shape(y, dx, fn, "y", "out");
+  py::array dx = out_or_fresh(dx_obj, y, fn, "y");
   int64_t rows = 1, cols = y.size();
   const bool has_dbias = !dbias_obj.is_none();
   py::array dbias;
@@ -85,7 +106,8 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
     py::array bdst = btemp ? fresh_like(dbias) : dbias;
     T* xp = static_cast<T*>(dst.mutable_data());
     T* bp = has_dbias ? static_cast<T*>(bdst.mutable_data()) : nullptr;
-    py::gil_scoped_release nogil;
+    std::optional<py::gil_scoped_release> nogil;
+    if (y.size() > kReleaseGilAbove) nogil.emplace();
     if constexpr (sizeof(T) == 4) {
       activation().backward_f32(act, yp, gp, xp, bp, rows, cols);
     } else {
@@ -98,16 +120,19 @@ void backward(int act_id, const py::array& y, const py::array& dy, py::array& dx
     run(double{});
   else
     run(float{});
+  return dx;
 }
 
 }  // namespace
 
 void init_activation(py::module_& m) {
   m.def("bias_act_forward", &forward, py::arg("act"), py::arg("x"), py::arg("bias").none(true),
-        py::arg("out"), "out = act(x + bias); bias may be None.");
+        py::arg("out").none(true) = py::none(),
+        "out = act(x + bias); bias may be None; out None allocates. Returns out.");
   m.def("bias_act_backward", &backward, py::arg("act"), py::arg("y"), py::arg("grad"),
-        py::arg("out"), py::arg("grad_bias").none(true),
-        "out = grad * act'(y) from the forward output y; grad_bias = out summed over rows.");
+        py::arg("out").none(true) = py::none(), py::arg("grad_bias").none(true) = py::none(),
+        "out = grad * act'(y) from the forward output y; grad_bias = out summed over rows. "
+        "out None allocates. Returns out.");
 }
 
 }  // namespace fastdl::bind
