@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -195,6 +197,76 @@ def test_grad_keeps_leaf_dtype_and_does_not_alias():
     z.backward(g)
     g[:] = 100
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+def _fresh_grad_function(keep):
+    """A Function whose backward returns a fresh array (and, with ``keep``, keeps it too)."""
+    made = []
+
+    class Twice(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return 2 * x
+
+        @staticmethod
+        def backward(ctx, g):
+            r = 2 * g
+            made.append(weakref.ref(r))
+            if keep:
+                keep.append(r)
+            return r
+
+    return Twice, made
+
+
+def test_fresh_gradient_becomes_the_leaf_grad_without_a_copy():
+    Twice, made = _fresh_grad_function(keep=None)
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    Twice.apply(x).sum().backward()
+    assert x.grad.data is made[-1]()  # taken over: nobody else held it
+    Twice.apply(x).sum().backward()  # accumulates in place into that buffer
+    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0])
+
+
+def test_gradient_someone_else_holds_is_copied():
+    kept = [None]  # non-empty: the backward keeps every array it returns
+    Twice, made = _fresh_grad_function(keep=kept)
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    Twice.apply(x).sum().backward()
+    Twice.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 4.0])
+    for r in kept[1:]:  # accumulating did not write into the arrays the backward kept
+        assert not np.shares_memory(r, x.grad.data)
+        np.testing.assert_array_equal(r, [2.0, 2.0])
+
+
+def test_one_gradient_sent_to_two_leaves_is_not_shared():
+    a = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    b = fastdl.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # Add passes the same array to both parents
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    (a * 3).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [4.0, 4.0])
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0])
+    # the seed of a leaf's own backward is the caller's array: copied
+    g = np.ones(2, np.float32)
+    c = fastdl.tensor([0.0, 0.0], requires_grad=True)
+    c.backward(g)
+    c.backward(g)
+    np.testing.assert_array_equal(g, [1.0, 1.0])
+    np.testing.assert_array_equal(c.grad.data, [2.0, 2.0])
+
+
+def test_linear_layer_gradients_are_right_after_being_taken_over():
+    # Linear's weight and bias gradients are fresh kernel outputs: taken over, then accumulated
+    x = rnd(5, 3)
+    w, b = rnd(3, 4), rnd(4)
+    tw, tb = fastdl.tensor(w, requires_grad=True), fastdl.tensor(b, requires_grad=True)
+    for _ in range(2):
+        fastdl.linear(x, tw, tb, "relu").sum().backward()
+    mask = (x @ w + b) > 0
+    np.testing.assert_allclose(tw.grad.data, 2 * x.T @ mask, rtol=1e-12)
+    np.testing.assert_allclose(tb.grad.data, 2 * mask.sum(0), rtol=1e-12)
 
 
 def test_second_backward_raises_unless_retained():

@@ -13,6 +13,7 @@ called with ``retain_graph=True``.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from typing import Any, Callable, Optional, TypeVar
 
@@ -167,11 +168,35 @@ _wrap: Callable[[np.ndarray], Any] = None  # type: ignore[assignment]
 _tensor_type: type = object
 
 
-def _accumulate(leaf: Any, g: Any) -> None:
-    """Add ``g`` into ``leaf.grad`` (created on first use as a copy in the leaf's dtype)."""
+_ndarray = np.ndarray
+_refcount = sys.getrefcount
+# References to a gradient array inside _run's loop when nothing else holds it: the tuple
+# the node's backward returned, the loop variable, and getrefcount's own argument (CPython).
+_LOOP_REFS = 3
+
+
+def _accumulate(leaf: Any, g: Any, owned: bool) -> None:
+    """Add ``g`` into ``leaf.grad``, created on first use in the leaf's dtype.
+
+    ``owned``: nothing but the engine refers to ``g``, so a fresh contiguous array of the
+    right dtype becomes the gradient as it is (no copy: later backwards add into it in place,
+    which is safe only because no one else can see it). Anything else (a view, the seed the
+    caller passed, an array a node also returned for another input) is copied.
+    """
     gt = leaf.grad
     if gt is None:
-        leaf.grad = _wrap(np.array(g, dtype=leaf.data.dtype))
+        dt = leaf.data.dtype
+        if (
+            owned
+            and type(g) is _ndarray
+            and g.dtype is dt
+            and g.base is None
+            and g.flags.c_contiguous
+            and g.flags.writeable
+        ):
+            leaf.grad = _wrap(g)
+        else:
+            leaf.grad = _wrap(np.array(g, dtype=dt))
     else:
         gd = gt.data
         gd += g
@@ -202,7 +227,7 @@ def backward(tensor: Any, gradient: Any = None, retain_graph: bool = False) -> N
                 f"backward(): gradient can be omitted only for a one-element tensor, got shape "
                 f"{data.shape}; pass gradient= of that shape"
             )
-        g = np.ones_like(data)
+        g = np.ones(data.shape, data.dtype)  # not ones_like: ~1 us of Python wrapper
     else:
         g = gradient.data if isinstance(gradient, _tensor_type) else np.asarray(gradient)
         if g.shape != data.shape:
@@ -211,7 +236,7 @@ def backward(tensor: Any, gradient: Any = None, retain_graph: bool = False) -> N
             )
     root = tensor._ctx
     if root is None:
-        _accumulate(tensor, g)
+        _accumulate(tensor, g, gradient is None)
         return
     if root.nout != 1:
         gl: list = [None] * root.nout
@@ -250,12 +275,15 @@ def _run(root: Node, g: Any, retain: bool) -> None:
         if not retain:
             n.parents = None
             n.saved = None
-        for p, gp in zip(parents, pgs):
+        for i in range(len(parents)):  # not zip: its reused tuple holds a reference to gp
+            p = parents[i]
+            gp = pgs[i]
             if p is None or gp is None:
                 continue
             c = p._ctx
             if c is None:
-                _accumulate(p, gp)
+                owned = _refcount(gp) == _LOOP_REFS  # before the call below pushes gp
+                _accumulate(p, gp, owned)
                 continue
             if c.nout == 1:
                 old = grads.get(c)
@@ -264,8 +292,8 @@ def _run(root: Node, g: Any, retain: bool) -> None:
                 gl = grads.get(c)
                 if gl is None:
                     gl = grads[c] = [None] * c.nout
-                i = p._oi
-                gl[i] = gp if gl[i] is None else gl[i] + gp
+                oi = p._oi
+                gl[oi] = gp if gl[oi] is None else gl[oi] + gp
             left = deps[c] - 1
             deps[c] = left
             if left == 0:
@@ -310,26 +338,29 @@ class FunctionCtx(Node):
                     shape, dtype = self._meta[i]
                     gs[i] = np.zeros(shape, dtype)
         res = self._fn.backward(self, *gs)
-        if not isinstance(res, tuple):
+        if type(res) is not tuple:
             res = (res,)
-        fname = self._fn.__name__
-        np_ = len(self.parents)
-        if len(res) < np_ or any(r is not None for r in res[np_:]):
+        parents = self.parents
+        np_ = len(parents)
+        if len(res) != np_ and (len(res) < np_ or any(r is not None for r in res[np_:])):
             raise RuntimeError(
-                f"{fname}.backward returned {len(res)} gradients, expected {np_} (one per "
-                f"positional input of forward, None for those without a gradient)"
+                f"{self._fn.__name__}.backward returned {len(res)} gradients, expected {np_} "
+                f"(one per positional input of forward, None for those without a gradient)"
             )
         out = []
-        for i, p in enumerate(self.parents):
+        for i in range(np_):
+            p = parents[i]
             r = res[i]
             if p is None or r is None:
                 out.append(None)
                 continue
-            r = np.asarray(r)
+            if type(r) is not _ndarray:
+                r = np.asarray(r)
             if r.shape != p.data.shape:
                 raise RuntimeError(
-                    f"{fname}.backward returned a gradient of shape {r.shape} for input {i}, "
-                    f"expected {p.data.shape} (the engine does not reduce broadcast gradients)"
+                    f"{self._fn.__name__}.backward returned a gradient of shape {r.shape} for "
+                    f"input {i}, expected {p.data.shape} (the engine does not reduce broadcast "
+                    f"gradients)"
                 )
             out.append(r)
         return tuple(out)
