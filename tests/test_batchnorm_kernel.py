@@ -380,6 +380,66 @@ def test_one_and_two_threads_bitwise_equal(isa, shape, dtype):
         np.testing.assert_array_equal(a2, a3)
 
 
+# ---- large outputs: streaming stores ------------------------------------------------------------
+
+
+def _misaligned_empty(shape, dtype):
+    """An array whose data starts one element past a 64-byte boundary (the head of the
+    streaming-store loop then takes the unaligned values)."""
+    n = int(np.prod(shape))
+    raw = np.empty(n + 64, dtype)
+    start = (-raw.ctypes.data % 64) // raw.itemsize + 1
+    out = raw[start : start + n].reshape(shape)
+    assert out.ctypes.data % 64 != 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((4100, 1030), np.float32), ((3, 5, 280_001), np.float32), ((2100, 1030), np.float64)],
+)
+def test_large_outputs_streamed_match_numpy(isa, shape, dtype):
+    # Outputs of 16 MiB or more are written with streaming stores from a staging buffer; the
+    # values must be those of the ordinary path: against the float64 reference, in place,
+    # into a misaligned output, and the same bits on 1 and 2 threads.
+    x, w, b, g = _data(shape, dtype, seed=16, offset=1.0)
+    assert x.nbytes >= 16 << 20
+    c = shape[1]
+    y = _misaligned_empty(shape, dtype)
+    mean, invstd = np.empty(c, dtype), np.empty(c, dtype)
+    _core.batch_norm_train(x, w, b, y, mean, invstd, None, None, EPS, 0.1)
+    ry, rmean, rinv, _ = ref_forward(x, w, b)
+    np.testing.assert_allclose(y, ry, **_tol(dtype))
+    np.testing.assert_allclose(mean, rmean, **_tol(dtype))
+    dx = _misaligned_empty(shape, dtype)
+    dw, db = np.empty(c, dtype), np.empty(c, dtype)
+    _core.batch_norm_backward(g, x, mean, invstd, w, dx, dw, db, True)
+    rdx, rdw, rdb = ref_backward(g, x, mean, invstd, w)
+    np.testing.assert_allclose(dx, rdx, **_tol(dtype))
+    np.testing.assert_allclose(dw, rdw, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    e = _misaligned_empty(shape, dtype)
+    rm, rv = np.linspace(-0.5, 0.5, c).astype(dtype), np.linspace(0.5, 3, c).astype(dtype)
+    _core.batch_norm_eval(x, rm, rv, w, b, e, EPS)
+    sh = _bshape(x)
+    re_ = (x.astype(np.float64) - rm.reshape(sh)) / np.sqrt(rv.astype(np.float64) + EPS).reshape(sh)
+    np.testing.assert_allclose(e, re_ * w.reshape(sh) + b.reshape(sh), **_tol(dtype))
+    xi, gi = x.copy(), g.copy()
+    _core.batch_norm_train(xi, w, b, xi, mean.copy(), invstd.copy(), None, None, EPS, 0.1)
+    _core.batch_norm_backward(gi, x, mean, invstd, w, gi, None, None, True)
+    np.testing.assert_array_equal(xi, y)
+    np.testing.assert_array_equal(gi, dx)
+    with using_threads(1):
+        y1, m1, s1 = ops.batch_norm_forward(x, w, b, EPS)
+        dx1 = ops.batch_norm_backward(g, x, m1, s1, w)[0]
+    with using_threads(2):
+        y2, m2, s2 = ops.batch_norm_forward(x, w, b, EPS)
+        dx2 = ops.batch_norm_backward(g, x, m2, s2, w)[0]
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, y)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_array_equal(dx1, dx)
+
+
 # ---- dtypes and bad input -----------------------------------------------------------------------
 
 
