@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
-
-import numpy as np
+from typing import Any, Dict, Tuple
 
 from .. import ops
-from .optimizer import Optimizer
+from .optimizer import Arrays, Group, Optimizer, State, hyperparameters
 
 __all__ = ["Adam", "AdamW"]
 
@@ -44,20 +42,12 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _validate_group(self, group: Dict[str, Any]) -> None:
         super()._validate_group(group)
         name = type(self).__name__
-        b1, b2 = group["betas"]
+        group["betas"] = b1, b2 = tuple(group["betas"])
         if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
             raise ValueError(f"{name}: betas must be in [0, 1), got {group['betas']}")
         if group["eps"] < 0:
@@ -70,14 +60,7 @@ class Adam(Optimizer):
             return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
         return ("exp_avg", "exp_avg_sq")
 
-    def _step_group(
-        self,
-        group: Dict[str, Any],
-        params: List[np.ndarray],
-        grads: List[np.ndarray],
-        state: Dict[str, List[np.ndarray]],
-        step: int,
-    ) -> None:
+    def _step_group(self, group: Group, params: Arrays, grads: Arrays, state: State, step: int):
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
         _adam_step(

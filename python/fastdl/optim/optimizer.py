@@ -18,6 +18,18 @@ from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
 
+Group = Dict[str, Any]
+Arrays = List[np.ndarray]
+State = Dict[str, Arrays]
+
+
+def hyperparameters(args: Dict[str, Any]) -> Group:
+    """A param group's defaults from an optimizer constructor's ``locals()``.
+
+    Every argument but ``self`` and ``params``: the signature is the one list of names.
+    """
+    return {k: v for k, v in args.items() if k not in ("self", "params", "__class__")}
+
 
 class _GroupState:
     """The fused-kernel view of one parameter group's state."""
@@ -343,14 +355,8 @@ class Optimizer:
             gs._merge()
         return loss
 
-    def _step_group(
-        self,
-        group: Dict[str, Any],
-        params: List[np.ndarray],
-        grads: List[np.ndarray],
-        state: Dict[str, List[np.ndarray]],
-        step: int,
-    ) -> None:  # pragma: no cover - abstract
+    def _step_group(self, group: Group, params: Arrays, grads: Arrays, state: State, step: int):
+        """Update one group's parameters in one kernel call (subclasses)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
-
-import numpy as np
+from typing import Any, Dict
 
 from .. import ops
-from .optimizer import Optimizer
+from .optimizer import Arrays, Group, Optimizer, State, hyperparameters
 
 __all__ = ["SGD"]
 
@@ -49,16 +47,7 @@ class SGD(Optimizer):
         seed_form: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            seed_form=seed_form,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, hyperparameters(locals()))
 
     def _validate_group(self, group: Dict[str, Any]) -> None:
         super()._validate_group(group)
@@ -76,14 +65,7 @@ class SGD(Optimizer):
     def _names_for(self, group: Dict[str, Any]) -> tuple:
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _step_group(
-        self,
-        group: Dict[str, Any],
-        params: List[np.ndarray],
-        grads: List[np.ndarray],
-        state: Dict[str, List[np.ndarray]],
-        step: int,
-    ) -> None:
+    def _step_group(self, group: Group, params: Arrays, grads: Arrays, state: State, step: int):
         momentum = group["momentum"]
         seed = group["seed_form"]
         # The buffers start at zero; first_step makes PyTorch's form start them at the first
