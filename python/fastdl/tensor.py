@@ -474,6 +474,8 @@ _new = object.__new__
 _MatMul = P.MatMul
 _F32, _F64 = _FLOATS
 _ops_matmul = ops.matmul
+_ops_linear = ops.linear
+_Linear = P.Linear
 
 
 def _make(d: Any, ctx: Any) -> Tensor:
@@ -906,7 +908,7 @@ def reciprocal(x: Any) -> Tensor:
         tensor([0.25])
     """
     x = _as_tensor(x)
-    return divide(np.ones((), x.data.dtype), x)
+    return divide(np.array(1, x.data.dtype), x)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -975,11 +977,20 @@ def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> T
         raise ValueError(
             f"linear(): activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}"
         )
-    need = [isinstance(t, Tensor) and t.requires_grad for t in (x, w, b)]
-    y = P.linear(xd, wd, bd, activation)
-    if any(need) and _GradMode.enabled:
-        parents = tuple(t if n else None for t, n in zip((x, w, b), need))
-        return _make(y, P.Linear(parents, (xd, wd, y, activation, bd is not None)))
+    return _linear(x, xd, w, wd, b, bd, activation)
+
+
+def _linear(x: Any, xd: Any, w: Any, wd: Any, b: Any, bd: Any, activation: Any) -> Tensor:
+    """:func:`linear` on operands already checked, with their arrays: a layer's hot path."""
+    y = _ops_linear(xd, wd, bd, activation)
+    xr = isinstance(x, Tensor) and x.requires_grad
+    wr = isinstance(w, Tensor) and w.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    if (xr or wr or br) and _GradMode.enabled:
+        ctx = _new(_Linear)
+        ctx.parents = (x if xr else None, w if wr else None, b if br else None)
+        ctx.saved = (xd, wd, y, activation, bd is not None)
+        return _make(y, ctx)
     return _make(y, None)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._random import get_generator
 from ..tensor import Tensor
-from ..tensor import linear as _linear_node
+from ..tensor import _linear as _linear_node
 from . import _functions as _F
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
+_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
 
 
 def _data(x: Any, fn: str, arg: str) -> np.ndarray:
@@ -126,6 +127,7 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
             f"{fn}(): input of shape {x.shape} must have last dimension {w.shape[0]} (the "
             f"weight's d_in), got {x.shape[-1] if x.ndim else 'a 0-d input'}"
         )
+    b = None
     if bias is not None:
         b = bias.data if isinstance(bias, Tensor) else _data(bias, fn, "bias")
         if b.shape != (w.shape[1],):
@@ -133,10 +135,15 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
                 f"{fn}(): argument 'bias' must have shape ({w.shape[1]},), got {b.shape}"
             )
         if b.dtype != w.dtype:
-            bias = _like(bias, w.dtype, fn, "bias")
+            bias = b = _like(bias, w.dtype, fn, "bias")
     if x.dtype != w.dtype:
-        input = _like(input, w.dtype, fn, "input")
-    return _linear_node(input, weight, bias, activation)
+        input = x = _like(input, w.dtype, fn, "input")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"{fn}(): argument 'activation' must be None, 'relu', 'sigmoid' or 'tanh', got "
+            f"{activation!r}"
+        )
+    return _linear_node(input, x, weight, w, bias, b, activation)
 
 
 def relu(input: Any) -> Tensor:
