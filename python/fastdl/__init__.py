@@ -18,6 +18,22 @@ _select_isa_from_env()
 
 from . import data, datasets, nn, ops, optim, train  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .creation import (  # noqa: E402
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    zeros,
+    zeros_like,
+)
 from .functional import grad, value_and_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .serialization import load, save  # noqa: E402
@@ -34,7 +50,6 @@ from .tensor import (  # noqa: E402
     matmul,
     maximum,
     minimum,
-    ones,
     relu,
     sigmoid,
     softmax,
@@ -43,7 +58,6 @@ from .tensor import (  # noqa: E402
     tanh,
     tensor,
     where,
-    zeros,
 )
 
 __version__: str = _core.build_info()["version"]
@@ -95,4 +109,16 @@ __all__ = [
     "logsumexp",
     "zeros",
     "ones",
+    "full",
+    "empty",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "empty_like",
+    "arange",
+    "linspace",
+    "eye",
+    "rand",
+    "randn",
+    "randint",
 ]

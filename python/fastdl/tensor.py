@@ -45,8 +45,6 @@ __all__ = [
     "softmax",
     "log_softmax",
     "logsumexp",
-    "zeros",
-    "ones",
 ]
 
 _ndarray = np.ndarray
@@ -695,32 +693,6 @@ def from_numpy(a: np.ndarray) -> Tensor:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(a).__name__}")
     return Tensor(a)
-
-
-def zeros(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    """A float32 (by default) tensor of zeros.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.zeros(2).tolist()
-        [0.0, 0.0]
-    """
-    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = tuple(shape[0])
-    return Tensor(np.zeros(shape, dtype), requires_grad=requires_grad)
-
-
-def ones(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    """A float32 (by default) tensor of ones.
-
-    Example:
-        >>> import fastdl
-        >>> fastdl.ones(2).tolist()
-        [1.0, 1.0]
-    """
-    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = tuple(shape[0])
-    return Tensor(np.ones(shape, dtype), requires_grad=requires_grad)
 
 
 # --- op helpers ---------------------------------------------------------------------------
