@@ -13,92 +13,17 @@ Short mode (CI): FASTDL_FUZZ_EXAMPLES examples per entry point, 40 by default. L
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from fuzzing import ERRORS, JUNK, LAYOUTS, REAL, arrays, elements, f64, fuzz, inputs, layout
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fastdl import ops
 
-EXAMPLES = int(os.environ.get("FASTDL_FUZZ_EXAMPLES", "40"))
-fuzz = settings(
-    max_examples=EXAMPLES,
-    deadline=None,  # shared machine: timings are noise
-    suppress_health_check=list(HealthCheck),
-    database=None,
-)
-
-REAL = [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8, np.bool_]
-NONREAL = [np.complex64, np.complex128, object]
-ALL_DTYPES = REAL + NONREAL
-LAYOUTS = ["c", "c", "strided", "negative", "transposed", "readonly"]
 ACTS = ["relu", "sigmoid", "tanh"]
-ERRORS = (TypeError, ValueError)
-
-shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6)
-
-
-# ---------------------------------------------------------------- strategies
-
-
-def _elements(dtype):
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        return st.floats(allow_nan=True, allow_infinity=True, width=8 * dt.itemsize)
-    if dt.kind == "b":
-        return st.booleans()
-    if dt.kind in "iu":
-        info = np.iinfo(dt)
-        return st.integers(max(info.min, -1000), min(info.max, 1000))
-    if dt.kind == "c":
-        return st.complex_numbers(allow_nan=True, allow_infinity=True, width=8 * dt.itemsize)
-    return st.floats(allow_nan=False, allow_infinity=False, width=32)  # object
-
-
-def _layout(a: np.ndarray, layout: str) -> np.ndarray:
-    """An array equal to ``a`` with the given memory layout."""
-    if layout == "strided" and a.ndim >= 1:
-        big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
-        big[..., ::2] = a
-        return big[..., ::2]
-    if layout == "negative" and a.ndim >= 1:
-        return a[::-1].copy()[::-1]
-    if layout == "transposed" and a.ndim >= 2:
-        return np.ascontiguousarray(a.T).T
-    if layout == "readonly":
-        a = a.copy()
-        a.setflags(write=False)
-    return a
-
-
-@st.composite
-def arrays(draw, shape=None, dtypes=ALL_DTYPES):
-    dtype = draw(st.sampled_from(dtypes))
-    shape = draw(shapes) if shape is None else shape
-    a = draw(hnp.arrays(dtype, shape, elements=_elements(dtype)))
-    return _layout(a, draw(st.sampled_from(LAYOUTS)))
-
-
-JUNK = st.one_of(
-    st.none(),
-    st.text(max_size=3),
-    st.binary(max_size=3),
-    st.integers(-5, 5),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.lists(st.floats(allow_nan=False, width=32), max_size=4),
-    st.lists(st.lists(st.integers(-3, 3), max_size=3), max_size=3),  # maybe ragged
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
-    st.just(object()),
-    st.complex_numbers(max_magnitude=10),
-)
-
-
-def inputs(shape=None, dtypes=ALL_DTYPES):
-    """Mostly arrays, sometimes junk objects."""
-    return st.one_of(arrays(shape, dtypes), arrays(shape, dtypes), JUNK)
 
 
 # ---------------------------------------------------------------- the model of valid input
@@ -115,10 +40,6 @@ def as_real(obj):
     if a.dtype.kind not in "fiub" or a.dtype.itemsize > 8:
         return None
     return a
-
-
-def f64(a):
-    return np.asarray(a).astype(np.float64)
 
 
 def out_ok(out, shape, dtype) -> bool:
@@ -460,7 +381,7 @@ def param_lists(draw):
         el = st.floats(-10, 10, width=32)
         params.append(draw(hnp.arrays(dt, shape, elements=el)))
         g = draw(hnp.arrays(dt, shape, elements=st.floats(-10, 10, width=32)))
-        grads.append(_layout(g, draw(st.sampled_from(["c", "strided", "negative", "readonly"]))))
+        grads.append(layout(g, draw(st.sampled_from(["c", "strided", "negative", "readonly"]))))
     return params, grads
 
 
@@ -715,9 +636,9 @@ BOUNDED = st.floats(-100, 100, width=32)
 def bounded_arrays(draw, shape, dtypes=REAL):
     dtype = draw(st.sampled_from(dtypes))
     dt = np.dtype(dtype)
-    el = BOUNDED if dt.kind == "f" else _elements(dtype)
+    el = BOUNDED if dt.kind == "f" else elements(dtype)
     a = draw(hnp.arrays(dtype, shape, elements=el))
-    return _layout(a, draw(st.sampled_from(LAYOUTS)))
+    return layout(a, draw(st.sampled_from(LAYOUTS)))
 
 
 @st.composite
