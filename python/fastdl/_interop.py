@@ -224,9 +224,12 @@ def _clip(a, a_min=_NoValue, a_max=_NoValue, out=None, *, min=_NoValue, max=_NoV
 
 def _dot(a, b, out=None):
     _check("dot", out=out)
-    ad, bd = np.ndim(_arrays(a)), np.ndim(_arrays(b))
-    if ad == 0 or bd == 0:
-        return T.multiply(a, b)
+    try:
+        ad, bd = np.ndim(_arrays(a)), np.ndim(_arrays(b))
+    except (TypeError, ValueError) as e:  # ragged lists
+        raise type(e)(f"numpy.dot on fastdl Tensors: {e}") from e
+    if ad == 0 or bd == 0:  # a product; Python scalars count as arrays here, as in np.dot
+        return T.multiply(*(x if isinstance(x, Tensor) else np.asarray(x) for x in (a, b)))
     if bd <= 2:
         return T.matmul(a, b)
     raise _unsupported("dot", " for a second operand of more than 2 dimensions (use matmul)")

@@ -23,6 +23,8 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def unbroadcast(g: Any, shape: tuple) -> Any:
     """Sum ``g`` over the axes broadcasting added or stretched, giving ``shape``."""
+    if type(g) is not np.ndarray:  # a product with a 0-d object array gives a bare scalar
+        g = np.asarray(g)
     gs = g.shape
     if gs == shape:
         return g

@@ -51,6 +51,10 @@ _ndarray = np.ndarray
 _asarray = np.asarray
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _AxisError = getattr(np, "exceptions", np).AxisError
+# What NumPy raises for input it cannot take (ZeroDivisionError, OverflowError: object arrays
+# and out-of-range Python ints); re-raised by _named. FloatingPointError (np.errstate
+# "raise") is the caller's request and passes through.
+_NP_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError)
 AxisLike = Union[None, int, Sequence[int]]
 
 
@@ -225,7 +229,10 @@ class Tensor:
         return matmul(other, self)
 
     def __neg__(self) -> Tensor:
-        d = -self.data
+        try:
+            d = -self.data
+        except _NP_ERRORS as e:
+            _named(e, "negative")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Neg((self,)))
         return _make(d, None)
@@ -332,7 +339,10 @@ class Tensor:
     def sum(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes when None); negative axes count from the end."""
         axes = _norm_axes(axis, self.data.ndim, "sum")
-        d = self.data.sum(axis=axes, keepdims=keepdims)  # the method: no fromnumeric wrapper
+        try:
+            d = self.data.sum(axis=axes, keepdims=keepdims)  # the method: no fromnumeric wrapper
+        except _NP_ERRORS as e:
+            _named(e, "sum")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Sum((self,), (axes, keepdims)))
         return _make(d, None)
@@ -340,31 +350,55 @@ class Tensor:
     def mean(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         axes = _norm_axes(axis, self.data.ndim, "mean")
         n = _count(self.data.shape, axes)
+        if self.data.dtype == np.float16:  # as NumPy: accumulated in float32, float16 result
+            return self.astype(np.float32).mean(axes, keepdims).astype(np.float16)
         s = self.sum(axes, keepdims)
-        if s.data.dtype not in _FLOATS:
+        if s.data.dtype.kind in "biu":  # ints and bools: a float64 mean, as NumPy
             s = s.astype(np.float64)
-        return s / n
+        try:
+            return s / n
+        except _NP_ERRORS as e:  # object arrays: Python's 0 / 0
+            _named(e, "mean")
 
     def max(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
-        axes = _norm_axes(axis, self.data.ndim, "max")
+        return self._extremum(axis, keepdims, "max")
+
+    def min(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        # Not -max(-x): negation wraps unsigned and minimal ints, and fails on bools.
+        return self._extremum(axis, keepdims, "min")
+
+    def _extremum(self, axis: AxisLike, keepdims: bool, fn: str) -> Tensor:
+        axes = _norm_axes(axis, self.data.ndim, fn)
         x = self.data
-        outk = x.max(axis=axes, keepdims=True)
+        try:
+            outk = getattr(x, fn)(axis=axes, keepdims=True)
+        except _NP_ERRORS as e:
+            _named(e, fn)
+        if type(outk) is not _ndarray:  # object arrays reduced whole give the bare element
+            kept = tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape))
+            outk = np.full(kept, outk, dtype=x.dtype)
         d = outk if keepdims else outk.reshape(_reduced_shape(x.shape, axes))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Max((self,), (x, outk, axes, keepdims)))
         return _make(d, None)
 
-    def min(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
-        return -((-self).max(axis, keepdims))
-
     def var(self, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         axes = _norm_axes(axis, self.data.ndim, "var")
         n = _count(self.data.shape, axes)
-        c = self - self.mean(axes, keepdims=True)
-        return (c * c).sum(axes, keepdims) / builtins.max(n - ddof, 0)
+        if self.data.dtype == np.float16:  # as mean: float32 inside, float16 result
+            return self.astype(np.float32).var(axes, keepdims, ddof).astype(np.float16)
+        try:
+            c = self - self.mean(axes, keepdims=True)
+            sq = c * c if c.data.dtype.kind != "c" else abs(c) * abs(c)  # complex: |c|^2
+            return sq.sum(axes, keepdims) / builtins.max(n - ddof, 0)
+        except _NP_ERRORS as e:
+            _named(e, "var")
 
     def std(self, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return self.var(axis, keepdims, ddof).sqrt()
+        try:
+            return self.var(axis, keepdims, ddof).sqrt()
+        except _NP_ERRORS as e:
+            _named(e, "std")
 
     def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> Tensor:
         return _make(np.argmax(self.data, axis=axis, keepdims=keepdims), None)
@@ -375,9 +409,12 @@ class Tensor:
     # --- shapes -----------------------------------------------------------------------
 
     def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-            shape = tuple(shape[0])
-        d = self.data.reshape(shape)
+        try:
+            if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+                shape = shape[0]  # one sequence (None: unchanged, as NumPy), not varargs
+            d = self.data.reshape(shape)
+        except _NP_ERRORS as e:
+            _named(e, "reshape")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Reshape((self,)))
         return _make(d, None)
@@ -392,13 +429,20 @@ class Tensor:
     def transpose(self, *axes: Any) -> Tensor:
         """Permute axes (reverse them when none are given), as ndarray.transpose."""
         nd = self.data.ndim
-        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], numbers.Integral)):
-            axes = axes[0]
-        if not axes:
-            axes = tuple(range(nd - 1, -1, -1))
-        else:
-            axes = tuple(int(a) + nd if a < 0 else int(a) for a in axes)
-        d = self.data.transpose(axes)
+        try:
+            if not axes:  # t.transpose()
+                axes = None
+            elif len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], numbers.Integral)):
+                axes = axes[0]  # one sequence (or None), not varargs
+            if axes is None:
+                axes = tuple(range(nd - 1, -1, -1))
+            else:  # a permutation: distinct axes, in range, one per dimension
+                axes = _norm_axes(tuple(axes), nd, "transpose")
+                if len(axes) != nd:
+                    raise ValueError(f"transpose(): axes {axes} do not match {nd} dimensions")
+            d = self.data.transpose(axes)
+        except _NP_ERRORS as e:
+            _named(e, "transpose")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Transpose((self,), axes))
         return _make(d, None)
@@ -409,7 +453,7 @@ class Tensor:
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         nd = self.data.ndim
         perm = list(range(nd))
-        a, b = axis1 % nd, axis2 % nd
+        a, b = _one_axis(axis1, nd, "swapaxes"), _one_axis(axis2, nd, "swapaxes")
         perm[a], perm[b] = perm[b], perm[a]
         return self.transpose(perm)
 
@@ -422,19 +466,25 @@ class Tensor:
         return self.reshape(np.squeeze(self.data, axis).shape)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        d = np.broadcast_to(self.data, shape)
+        try:
+            d = np.broadcast_to(self.data, shape)
+        except _NP_ERRORS as e:
+            _named(e, "broadcast_to")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.BroadcastTo((self,)))
         return _make(d, None)
 
     def expand(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-            shape = tuple(shape[0])
+            shape = shape[0]  # one sequence, not varargs
         return self.broadcast_to(shape)
 
     def __getitem__(self, idx: Any) -> Tensor:
-        idx, scatter = _norm_index(idx)
-        d = self.data[idx]
+        try:
+            idx, scatter = _norm_index(idx)
+            d = self.data[idx]
+        except _NP_ERRORS as e:
+            _named(e, "Tensor.__getitem__")
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.GetItem((self,), (idx, scatter)))
         return _make(d, None)
@@ -499,12 +549,15 @@ _ag._tensor_type = Tensor
 # result built inline (no helper calls).
 
 
-def _binop(cls: Any, op: Any, save: bool, name: str) -> Any:
+def _binop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
     def method(self: Tensor, other: Any) -> Tensor:
         sd = self.data
         if isinstance(other, Tensor):
             od = other.data
-            d = op(sd, od)
+            try:
+                d = op(sd, od)
+            except _NP_ERRORS as e:
+                _named(e, ufname)
             sr = self.requires_grad
             orq = other.requires_grad
             if (sr or orq) and _GradMode.enabled:
@@ -514,7 +567,10 @@ def _binop(cls: Any, op: Any, save: bool, name: str) -> Any:
             else:
                 ctx = None
         else:
-            d = op(sd, other)
+            try:
+                d = op(sd, other)
+            except _NP_ERRORS as e:
+                _named(e, ufname)
             if self.requires_grad and _GradMode.enabled:
                 ctx = _new(cls)
                 ctx.parents = (self, None)
@@ -532,14 +588,17 @@ def _binop(cls: Any, op: Any, save: bool, name: str) -> Any:
     return method
 
 
-def _rbinop(cls: Any, op: Any, save: bool, name: str) -> Any:
+def _rbinop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
     # ``other OP self`` with ``other`` not a Tensor (else its own method ran first), except a
     # Tensor subclass on the right (Python tries the subclass's reflected method first).
     def method(self: Tensor, other: Any) -> Tensor:
         if isinstance(other, Tensor):
             return getattr(other, name.replace("__r", "__", 1))(self)
         sd = self.data
-        d = op(other, sd)
+        try:
+            d = op(other, sd)
+        except _NP_ERRORS as e:
+            _named(e, ufname)
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (None, self)
@@ -562,7 +621,10 @@ def _unary(cls: Any, fn: Any, other: Any, save_out: bool, name: str) -> Any:
     def method(self: Tensor) -> Tensor:
         sd = self.data
         dt = sd.dtype
-        d = fn(sd) if dt is _F32 or dt is _F64 else other(sd)
+        try:
+            d = fn(sd) if dt is _F32 or dt is _F64 else other(sd)
+        except _NP_ERRORS as e:
+            _named(e, name)
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (self,)
@@ -601,13 +663,13 @@ def _free_unary(name: str, doc: str, arg: str, want: str, via: str = "fastdl") -
     return fn
 
 
-for _name, _cls, _op, _save in (
-    ("add", P.Add, operator.add, False),
-    ("sub", P.Sub, operator.sub, False),
-    ("mul", P.Mul, operator.mul, True),
+for _name, _ufname, _cls, _op, _save in (
+    ("add", "add", P.Add, operator.add, False),
+    ("sub", "subtract", P.Sub, operator.sub, False),
+    ("mul", "multiply", P.Mul, operator.mul, True),
 ):
-    setattr(Tensor, f"__{_name}__", _binop(_cls, _op, _save, f"__{_name}__"))
-    setattr(Tensor, f"__r{_name}__", _rbinop(_cls, _op, _save, f"__r{_name}__"))
+    setattr(Tensor, f"__{_name}__", _binop(_cls, _op, _save, f"__{_name}__", _ufname))
+    setattr(Tensor, f"__r{_name}__", _rbinop(_cls, _op, _save, f"__r{_name}__", _ufname))
 
 # name, node, function on float32/float64, on other dtypes, whether backward needs the output
 # (else the input).
@@ -711,7 +773,10 @@ def _binary(cls: Any, fn: Any, a: Any, b: Any, save: bool) -> Tensor:
     else:
         bd = b
         br = False
-    d = fn(ad, bd)
+    try:
+        d = fn(ad, bd)
+    except _NP_ERRORS as e:
+        _named(e, fn.__name__)
     if (ar or br) and _GradMode.enabled:
         if save:  # the operands as arrays: scalars and lists become arrays once, here
             return _make(
@@ -733,18 +798,43 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else _make(_asarray(x), None)
 
 
+def _named(e: Exception, fn: str) -> None:
+    """Raise NumPy's error ``e`` for the Tensor op ``fn`` with its name in front, in the same
+    family (AxisError, IndexError, TypeError, else ValueError), chained to ``e``."""
+    msg = str(e)
+    if msg.startswith(f"{fn}()"):
+        raise e
+    msg = f"{fn}(): {msg}"
+    for cls in (_AxisError, IndexError, TypeError):
+        if isinstance(e, cls):
+            raise cls(msg) from e
+    raise ValueError(msg) from e
+
+
 def _norm_axes(axis: AxisLike, ndim: int, fn: str) -> Optional[tuple]:
+    """``axis`` (None, an int or a sequence of ints; NumPy's rules) as a tuple of distinct
+    non-negative axes, or None for all."""
     if axis is None:
         return None
-    if isinstance(axis, numbers.Integral):
-        axis = (axis,)
+    items = axis if isinstance(axis, tuple) else (axis,)
     out = []
-    for a in axis:
+    for a in items:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"{fn}(): axis must be None, an int or a tuple of ints, got {axis!r}")
         a = int(a)
         if not -ndim <= a < ndim:
             raise _AxisError(f"{fn}(): axis {a} is out of bounds for a tensor of dimension {ndim}")
         out.append(a + ndim if a < 0 else a)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{fn}(): duplicate value in axis {axis!r}")
     return tuple(out)
+
+
+def _one_axis(axis: Any, ndim: int, fn: str) -> int:
+    """A single axis (an int, negative counting from the end) as a non-negative int."""
+    if axis is None or isinstance(axis, tuple):
+        raise TypeError(f"{fn}(): axis must be an int, got {axis!r}")
+    return _norm_axes(axis, ndim, fn)[0]
 
 
 def _count(shape: tuple, axes: Optional[tuple]) -> int:
@@ -825,7 +915,10 @@ def divide(a: Any, b: Any) -> Tensor:
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
-    d = np.true_divide(ad, bd)
+    try:
+        d = np.true_divide(ad, bd)
+    except _NP_ERRORS as e:
+        _named(e, "divide")
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Div((a if ar else None, b if br else None), (_asarray(bd), d)))
     return _make(d, None)
@@ -842,9 +935,14 @@ def power(a: Any, b: Any) -> Tensor:
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
-    d = ad**bd  # the operator: NumPy fast-paths scalar exponents (x**2 is a square)
+    try:
+        d = ad**bd  # the operator: NumPy fast-paths scalar exponents (x**2 is a square)
+    except _NP_ERRORS as e:
+        _named(e, "power")
     if (ar or br) and _GradMode.enabled:
-        return _make(d, P.Pow((a if ar else None, b if br else None), (ad, bd, d)))
+        # as arrays: a list exponent would break the backward's ``b - 1``
+        saved = (_asarray(ad), _asarray(bd), d)
+        return _make(d, P.Pow((a if ar else None, b if br else None), saved))
     return _make(d, None)
 
 
@@ -895,13 +993,19 @@ def matmul(a: Any, b: Any) -> Tensor:
         ad = a.data
         ar = a.requires_grad
     else:
-        ad = _asarray(a)
+        try:
+            ad = _asarray(a)
+        except _NP_ERRORS as e:
+            _named(e, "matmul")
         ar = False
     if isinstance(b, Tensor):
         bd = b.data
         br = b.requires_grad
     else:
-        bd = _asarray(b)
+        try:
+            bd = _asarray(b)
+        except _NP_ERRORS as e:
+            _named(e, "matmul")
         br = False
     dt = ad.dtype
     if (dt is _F32 or dt is _F64) and bd.dtype is dt:
@@ -911,7 +1015,10 @@ def matmul(a: Any, b: Any) -> Tensor:
             raise ValueError(
                 f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
             )
-        d = P.matmul(ad, bd)
+        try:
+            d = P.matmul(ad, bd)
+        except _NP_ERRORS as e:
+            _named(e, "matmul")
     if (ar or br) and _GradMode.enabled:
         ctx = _new(_MatMul)
         ctx.parents = (a if ar else None, b if br else None)
@@ -975,7 +1082,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
         [0.5, 0.5]
     """
     x = _as_tensor(x)
-    (ax,) = _norm_axes(axis, x.data.ndim, "softmax")
+    ax = _one_axis(axis, x.data.ndim, "softmax")
     d = P.softmax(x.data, ax)
     if x.requires_grad and _GradMode.enabled:
         return _make(d, P.Softmax((x,), (d, ax)))
@@ -991,7 +1098,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
         tensor([0.5, 0.5])
     """
     x = _as_tensor(x)
-    (ax,) = _norm_axes(axis, x.data.ndim, "log_softmax")
+    ax = _one_axis(axis, x.data.ndim, "log_softmax")
     d = P.log_softmax(x.data, ax)
     if x.requires_grad and _GradMode.enabled:
         return _make(d, P.LogSoftmax((x,), (d, ax)))
@@ -1008,9 +1115,17 @@ def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
     """
     x = _as_tensor(x)
     axes = _norm_axes(axis, x.data.ndim, "logsumexp")
-    m = np.max(x.data, axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, np.zeros((), m.dtype))
-    out = (x - m).exp().sum(axes, keepdims=True).log() + m
+    if x.data.dtype.kind not in "biufc":
+        raise TypeError(f"logsumexp(): x must hold numbers, got dtype {x.data.dtype}")
+    if x.data.dtype.kind in "biu":  # x - max(x) would wrap (or fail on bools): as the kernels
+        x = x.astype(np.result_type(x.data.dtype, np.float32))
+    try:
+        # initial=-inf: an empty sum is 0, its log -inf (as torch), not a reduction error
+        m = np.max(x.data, axis=axes, keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, np.zeros((), m.dtype))
+        out = (x - m).exp().sum(axes, keepdims=True).log() + m
+    except _NP_ERRORS as e:
+        _named(e, "logsumexp")
     if not keepdims:
         out = out.reshape(_reduced_shape(x.data.shape, axes))
     return out
@@ -1025,11 +1140,14 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         >>> fastdl.where(x > 0, x, 0.0)
         tensor([0., 2.])
     """
-    c = np.asarray(_data(cond), dtype=bool)
     ad, bd = _data(a), _data(b)
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
-    d = np.where(c, ad, bd)
+    try:
+        c = np.asarray(_data(cond), dtype=bool)
+        d = np.where(c, ad, bd)
+    except _NP_ERRORS as e:
+        _named(e, "where")
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Where((a if ar else None, b if br else None), c))
     return _make(d, None)
@@ -1043,8 +1161,7 @@ def maximum(a: Any, b: Any) -> Tensor:
         >>> fastdl.maximum(fastdl.tensor([-1.0, 2.0]), 0.0)
         tensor([0., 2.])
     """
-    ad, bd = _data(a), _data(b)
-    return where(np.greater_equal(ad, bd) | np.isnan(ad), a, b)
+    return _extreme(np.maximum, np.greater_equal, a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -1055,8 +1172,23 @@ def minimum(a: Any, b: Any) -> Tensor:
         >>> fastdl.minimum(fastdl.tensor([-1.0, 2.0]), 0.0)
         tensor([-1.,  0.])
     """
+    return _extreme(np.minimum, np.less_equal, a, b)
+
+
+def _extreme(fn: Any, pick: Any, a: Any, b: Any) -> Tensor:
+    """np.maximum/np.minimum's value (its dtype, NaN rule and errors); the gradient goes where
+    ``pick(a, b)`` holds or a is NaN (x != x, any dtype), else to b."""
     ad, bd = _data(a), _data(b)
-    return where(np.less_equal(ad, bd) | np.isnan(ad), a, b)
+    try:
+        d = fn(ad, bd)
+    except _NP_ERRORS as e:
+        _named(e, fn.__name__)
+    ar = isinstance(a, Tensor) and a.requires_grad
+    br = isinstance(b, Tensor) and b.requires_grad
+    if (ar or br) and _GradMode.enabled:
+        c = pick(ad, bd) | np.not_equal(ad, ad)
+        return _make(d, P.Where((a if ar else None, b if br else None), c))
+    return _make(d, None)
 
 
 def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
@@ -1068,10 +1200,19 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
         tensor([-1. ,  0.5,  1. ])
     """
     out = _as_tensor(x)
-    if a_min is not None:
-        out = maximum(out, a_min)
-    if a_max is not None:
-        out = minimum(out, a_max)
+    try:
+        # NumPy promotes x and both bounds at once (int8 x, bounds 0.0 and a float16: float16)
+        bounds = [_data(b) for b in (a_min, a_max) if b is not None]
+        if all(isinstance(b, (np.ndarray, np.generic, int, float, complex)) for b in bounds):
+            dt = np.result_type(out.data, *bounds)
+            if dt != out.data.dtype:
+                out = out.astype(dt)
+        if a_min is not None:
+            out = maximum(out, a_min)
+        if a_max is not None:
+            out = minimum(out, a_max)
+    except _NP_ERRORS as e:
+        _named(e, "clip")
     return out
 
 
@@ -1083,15 +1224,18 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
         >>> fastdl.concatenate([fastdl.tensor([1.0]), fastdl.tensor([2.0, 3.0])])
         tensor([1., 2., 3.])
     """
-    ts = list(tensors)
-    if not ts:
-        raise ValueError("concatenate(): need at least one array to concatenate")
-    if axis is None:
-        ts = [_as_tensor(t).reshape(-1) for t in ts]
-        axis = 0
-    arrays = [_asarray(_data(t)) for t in ts]
-    d = np.concatenate(arrays, axis=axis)
-    ax = int(axis) % d.ndim
+    try:
+        ts = list(tensors)
+        if not ts:
+            raise ValueError("concatenate(): need at least one array to concatenate")
+        if axis is None:
+            ts = [_as_tensor(t).reshape(-1) for t in ts]
+            axis = 0
+        arrays = [_asarray(_data(t)) for t in ts]
+        d = np.concatenate(arrays, axis=axis)
+        ax = int(axis) % d.ndim
+    except _NP_ERRORS as e:
+        _named(e, "concatenate")
     need = [isinstance(t, Tensor) and t.requires_grad for t in ts]
     if any(need) and _GradMode.enabled:
         parents = tuple(t if n else None for t, n in zip(ts, need))
@@ -1107,17 +1251,18 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         >>> fastdl.stack([fastdl.tensor([1.0]), fastdl.tensor([2.0])], axis=1)
         tensor([[1., 2.]])
     """
-    ts = [_as_tensor(t) for t in tensors]
-    if not ts:
-        raise ValueError("stack(): need at least one array to stack")
-    nd = ts[0].data.ndim + 1
-    if not -nd <= axis < nd:
-        raise _AxisError(f"stack(): axis {axis} out of bounds for result ndim {nd}")
-    ax = axis % nd
-    shapes = {t.data.shape for t in ts}
-    if len(shapes) != 1:
-        raise ValueError(f"stack(): all input arrays must have the same shape, got {shapes}")
-    return concatenate([t.expand_dims(ax) for t in ts], axis=ax)
+    try:
+        ts = [_as_tensor(t) for t in tensors]
+        if not ts:
+            raise ValueError("stack(): need at least one array to stack")
+        nd = ts[0].data.ndim + 1
+        ax = _one_axis(axis, nd, "stack")
+        shapes = {t.data.shape for t in ts}
+        if len(shapes) != 1:
+            raise ValueError(f"stack(): all input arrays must have the same shape, got {shapes}")
+        return concatenate([t.expand_dims(ax) for t in ts], axis=ax)
+    except _NP_ERRORS as e:
+        _named(e, "stack")
 
 
 Tensor.__matmul__ = matmul  # type: ignore[assignment]  # one frame for ``a @ b``
