@@ -203,6 +203,28 @@ def test_threads_bitwise_identical(isa, dtype):
             assert lin1.tobytes() == lin2.tobytes()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transposed_b_and_k_blocks(isa, dtype):
+    """B^T views (packed by the tile transpose) with k off the tile and K-block boundaries."""
+    rng = np.random.default_rng(9)
+    for m, k, n in [
+        (13, 15, 32),  # k below one transpose tile: scalar rows only
+        (5, 16, 33),  # one tile and a ragged column panel
+        (29, 47, 31),  # no full column panel
+        (37, 600, 96),  # two equal K blocks of 300 (not a multiple of the tile)
+        (12, 1025, 70),  # three K blocks (342, 342, 341)
+        (130, 784, 300),  # the MLP dY W^T shape, several column panels
+    ]:
+        a = _rand(rng, (m, k), dtype)
+        w = _rand(rng, (n, k + 3), dtype)[:, 1 : k + 1]  # non-contiguous rows as well
+        with using_threads(1):
+            one = ops.matmul(a, w.T)
+        with using_threads(2):
+            two = ops.matmul(a, w.T)
+        _check(one, a, w.T)
+        assert one.tobytes() == two.tobytes(), (m, k, n)
+
+
 def test_out_argument():
     rng = np.random.default_rng(8)
     a, b = _rand(rng, (6, 5), np.float32), _rand(rng, (5, 4), np.float32)

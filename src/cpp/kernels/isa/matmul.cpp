@@ -140,16 +140,24 @@ constexpr int kNR = kNV * Vec<T>::L;
 // Local, not std::min/std::swap: out-of-line std templates could be merged across ISA builds.
 inline int64_t imin(int64_t x, int64_t y) { return x < y ? x : y; }
 
-// Cache blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core). The A micro-panel (MR x KC, 18 KiB
-// fp32) stays in L1 while the B block (KC x NC, 768 KiB fp32) streams from L2. KC and NC were
-// tuned on the bench shapes (KC 256 -> 384 gained ~3% at n >= 1024; NC and the chunk count
-// made no measurable difference).
+// Cache blocking (the bench machine is a Zen 5 EPYC: 48 KiB L1d, 1 MiB L2 per core). The A
+// micro-panel (MR x KC: 24 KiB fp32 at KC 512) stays in L1 while the B block (KC x NC, 512 KiB)
+// streams from L2. Tuned by thread CPU time on the bench shapes: KC 384 -> 512 and NC 512 -> 256
+// gained 2-4% at n = 512..2048 fp32; fp64 KC 192 -> 256 gained 3-6%.
 template <class T>
 struct Blocking {
-  static constexpr int64_t KC = sizeof(T) == 4 ? 384 : 192;
+  static constexpr int64_t KC = sizeof(T) == 4 ? 512 : 256;
   static constexpr int64_t MC = kMR * (sizeof(T) == 4 ? 16 : 8);
-  static constexpr int64_t NC = sizeof(T) == 4 ? 512 : 256;
+  static constexpr int64_t NC = 256;
 };
+
+// K is cut into equal blocks of at most KC (784 -> 2 x 392, not 512 + 272): a short last block
+// pays the C load/store of a full block for a fraction of the FMAs. A function of k alone, so
+// the summation order does not depend on the thread count.
+inline int64_t k_block(int64_t k, int64_t kc_max) {
+  const int64_t blocks = (k + kc_max - 1) / kc_max;
+  return (k + blocks - 1) / blocks;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Micro-kernel: C[0:M, 0:ncols] (+)= A[0:M, 0:kc] B[0:kc, 0:ncols], NV vectors per row.
@@ -265,6 +273,59 @@ void pack_a(T* dst, const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc
   }
 }
 
+#if defined(__AVX512F__)
+// dst[i * ldd + j] = src[j * lds + i] for an L x L tile, in registers: log2(L) stages, stage b
+// swapping the off-diagonal b x b blocks of every 2b x 2b block (one two-source permute per
+// output register), so B^T is packed at vector speed instead of one scalar store per element.
+inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+#pragma GCC unroll 4
+  for (int b = 1; b < 16; b *= 2) {
+    alignas(64) int32_t lo[16], hi[16];
+    for (int l = 0; l < 16; ++l) {
+      lo[l] = (l & b) ? 16 + l - b : l;
+      hi[l] = (l & b) ? 16 + l : l + b;
+    }
+    const __m512i il = _mm512_load_si512(lo), ih = _mm512_load_si512(hi);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      if (i & b) continue;
+      const __m512 x = _mm512_permutex2var_ps(r[i], il, r[i + b]);
+      r[i + b] = _mm512_permutex2var_ps(r[i], ih, r[i + b]);
+      r[i] = x;
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+
+inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t ldd) {
+  __m512d r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_pd(src + i * lds);
+#pragma GCC unroll 3
+  for (int b = 1; b < 8; b *= 2) {
+    alignas(64) int64_t lo[8], hi[8];
+    for (int l = 0; l < 8; ++l) {
+      lo[l] = (l & b) ? 8 + l - b : l;
+      hi[l] = (l & b) ? 8 + l : l + b;
+    }
+    const __m512i il = _mm512_load_si512(lo), ih = _mm512_load_si512(hi);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      if (i & b) continue;
+      const __m512d x = _mm512_permutex2var_pd(r[i], il, r[i + b]);
+      r[i + b] = _mm512_permutex2var_pd(r[i], ih, r[i + b]);
+      r[i] = x;
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) _mm512_storeu_pd(dst + i * ldd, r[i]);
+}
+#endif
+
 template <class T>
 void pack_b(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc) {
   constexpr int NR = kNR<T>;
@@ -279,11 +340,25 @@ void pack_b(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc
         for (int j = 0; j < NR; ++j) d[p * NR + j] = s[j];
       }
     } else {
-      for (int64_t p = 0; p < kc; ++p)
+      int64_t p0 = 0;
+#if defined(__AVX512F__)
+      if (rsb == 1 && w == NR) {  // B^T: columns of B contiguous, L x L tiles transposed
+        constexpr int L = Vec<T>::L;
+        for (; p0 + L <= kc; p0 += L)
+          for (int v = 0; v < kNV; ++v)
+            transpose_tile(src + v * L * csb + p0, csb, d + p0 * NR + v * L, NR);
+      }
+#endif
+      for (int64_t p = p0; p < kc; ++p)
         for (int64_t j = w; j < NR; ++j) d[p * NR + j] = T(0);
-      for (int64_t j = 0; j < w; ++j) {
-        const T* s = src + j * csb;
-        for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = s[p * rsb];
+      // Blocks of 16 rows: a column's 16 reads share a cache line when rsb == 1 (B^T), and the
+      // 16 destination rows (2 KiB fp32) stay in L1 across the w columns.
+      for (; p0 < kc; p0 += 16) {
+        const int64_t pe = kc - p0 < 16 ? kc : p0 + 16;
+        for (int64_t j = 0; j < w; ++j) {
+          const T* s = src + j * csb;
+          for (int64_t p = p0; p < pe; ++p) d[p * NR + j] = s[p * rsb];
+        }
       }
     }
   }
@@ -355,10 +430,11 @@ void run_block(const Problem<T>& P, const T* a, const T* b, T* c, int64_t m0, in
     abuf = base + bsize;
   }
   const Ukr<T>* ukrs = P.pack_a ? kUkrs<T, true>.f : kUkrs<T, false>.f;
+  const int64_t kcb = k_block(P.k, BK::KC);
   for (int64_t jc = n0; jc < n1; jc += BK::NC) {
     const int64_t nc = n1 - jc < BK::NC ? n1 - jc : BK::NC;
-    for (int64_t pc = 0; pc < P.k; pc += BK::KC) {
-      const int64_t kc = P.k - pc < BK::KC ? P.k - pc : BK::KC;
+    for (int64_t pc = 0; pc < P.k; pc += kcb) {
+      const int64_t kc = P.k - pc < kcb ? P.k - pc : kcb;
       const bool first = pc == 0, last = pc + kc == P.k;
       const T* bblk = b + pc * P.rsb + jc * P.csb;
       if (P.pack_b) pack_b(bbuf, bblk, P.rsb, P.csb, kc, nc);
