@@ -28,6 +28,7 @@ SHAPES = [
     (9, 7, 1000),
     (50, 10, 300),
     (40, 3, 2100),
+    (300, 2, 1000),  # long L in several row chunks
 ]
 
 
@@ -358,7 +359,9 @@ def test_matches_torch_batchnorm1d(shape):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(3000, 257), (1100, 1030), (64, 9, 700), (5000, 40, 3)])
+@pytest.mark.parametrize(
+    "shape", [(3000, 257), (1100, 1030), (64, 9, 700), (5000, 40, 3), (300, 2, 1000)]
+)
 def test_one_and_two_threads_bitwise_equal(isa, shape, dtype):
     x, w, b, g = _data(shape, dtype, seed=13, offset=2.0)
     c = shape[1]
