@@ -127,7 +127,7 @@ def in_forked_child() -> bool: ...
 
 # activation (bind_activation.cpp); act: 0 none, 1 relu, 2 sigmoid, 3 tanh
 def bias_act_forward(
-    act: int, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None = None
+    act: int, x: np.ndarray, bias: np.ndarray | None = None, out: np.ndarray | None = None
 ) -> np.ndarray: ...
 def bias_act_backward(
     act: int,

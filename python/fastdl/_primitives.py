@@ -66,8 +66,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _ops_matmul = ops.matmul
 
 
-def relu_nonfloat(x: np.ndarray) -> np.ndarray:
-    """relu of integer and bool arrays, keeping their dtype (the kernel takes floats only)."""
+def relu(x: np.ndarray) -> np.ndarray:
+    """relu of any array: the kernel for floats, np.maximum (keeping the dtype) for the rest."""
+    if x.dtype in _FLOATS:
+        return ops.relu(x)
     return np.maximum(x, 0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -102,6 +103,15 @@ tanh = _unary(
         array([0.])
     """,
 )
+
+
+# For callers that have checked the fast path's conditions themselves (a C-contiguous
+# float32/float64 ndarray, no out): the kernel call alone, without a Python frame (~0.13 us of
+# a ~0.6 us Tensor op on 8 elements). fastdl.Tensor's relu/sigmoid/tanh use these. The binding
+# still checks its arguments, so a wrong call is a TypeError/ValueError, never a crash.
+FORWARD_PRECHECKED = {
+    name: functools.partial(_fwd, act) for name, act in (("relu", 1), ("sigmoid", 2), ("tanh", 3))
+}
 
 
 def bias_act(

@@ -126,8 +126,8 @@ py::array backward(int act_id, const py::array& y, const py::array& dy, const py
 }  // namespace
 
 void init_activation(py::module_& m) {
-  m.def("bias_act_forward", &forward, py::arg("act"), py::arg("x"), py::arg("bias").none(true),
-        py::arg("out").none(true) = py::none(),
+  m.def("bias_act_forward", &forward, py::arg("act"), py::arg("x"),
+        py::arg("bias").none(true) = py::none(), py::arg("out").none(true) = py::none(),
         "out = act(x + bias); bias may be None; out None allocates. Returns out.");
   m.def("bias_act_backward", &backward, py::arg("act"), py::arg("y"), py::arg("grad"),
         py::arg("out").none(true) = py::none(), py::arg("grad_bias").none(true) = py::none(),
