@@ -172,6 +172,28 @@ def test_gradcheck_catches_a_wrong_gradient():
 # --- engine -----------------------------------------------------------------------------
 
 
+def test_gradcheck_perturbs_non_contiguous_inputs():
+    # A transposed input used to be copied in Fortran order, so the perturbation loop wrote
+    # into a temporary and every numeric slope came out 0.
+    x = rnd(3, 4).T
+    assert not x.flags.c_contiguous
+    assert gradcheck(lambda v: v * v, x)
+    with pytest.raises(AssertionError, match="differs"):
+        gradcheck(lambda v: _WrongSquare.apply(v), x)
+
+
+class _WrongSquare(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x * g  # should be 2 x g
+
+
 def test_gradients_accumulate_until_zeroed():
     x = fastdl.tensor([1.0, 2.0], requires_grad=True)
     (x * 3).sum().backward()

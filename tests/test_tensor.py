@@ -233,3 +233,28 @@ def test_subclass_operands_keep_operator_order():
     np.testing.assert_array_equal(p.grad.data, [5.0 - 2.0, 7.0 - 4.0])
     np.testing.assert_array_equal(a.grad.data, [1.0, 2.0])
     np.testing.assert_array_equal((2.0 - p).data, [1.0, 0.0])
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_kernel_activations_on_every_layout_and_dtype(name):
+    # C-contiguous floats go straight to the kernel; views, other dtypes take ops' general path.
+    ref = {
+        "relu": lambda a: np.maximum(a, 0),
+        "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
+        "tanh": np.tanh,
+    }[name]
+    base = RNG.standard_normal((6, 5))
+    for a in (base, base.astype(np.float32), base.T, base[:, ::2], base.astype(np.float16)):
+        t = fastdl.tensor(a) if a.flags.c_contiguous else fastdl.from_numpy(a)
+        assert t.data.flags.c_contiguous == a.flags.c_contiguous
+        y = getattr(t, name)()
+        want_dtype = a.dtype if name == "relu" else np.result_type(a.dtype, np.float32)
+        assert y.dtype == want_dtype and y.shape == a.shape
+        np.testing.assert_allclose(y.numpy(), ref(a.astype(np.float64)), rtol=2e-3, atol=2e-3)
+    ints = fastdl.tensor([-2, 0, 3])
+    if name == "relu":  # integer data keeps its dtype, as in PyTorch
+        assert ints.relu().dtype == np.int64 and ints.relu().tolist() == [0, 0, 3]
+    else:
+        np.testing.assert_allclose(getattr(ints, name)().numpy(), ref(np.array([-2.0, 0, 3])))
+    # gradients through a transposed (non-contiguous) view, which takes the general path
+    assert fastdl.gradcheck(lambda v: getattr(v.T, name)() * 1.5, RNG.standard_normal((4, 3)))

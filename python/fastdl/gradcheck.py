@@ -31,7 +31,12 @@ def gradcheck(
         >>> fastdl.gradcheck(lambda x: x.exp() * x, np.array([0.5, -1.0]))
         True
     """
-    arrays = [np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64) for x in inputs]
+    # order="C": the perturbation loop below writes through a.reshape(-1), which is a view
+    # only for a C-contiguous array (a transposed input used to make every numeric slope 0).
+    arrays = [
+        np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C")
+        for x in inputs
+    ]
     rng = np.random.default_rng(1234)
     probe = None
 
