@@ -164,7 +164,7 @@ _SECOND_BACKWARD = (
 )
 
 # Set by fastdl.tensor (which imports this module) so the engine can create .grad Tensors.
-_wrap: Callable[[np.ndarray], Any] = None  # type: ignore[assignment]
+_wrap: Callable[[np.ndarray, Any], Any] = None  # type: ignore[assignment]
 _tensor_type: type = object
 
 
@@ -194,9 +194,9 @@ def _accumulate(leaf: Any, g: Any, owned: bool) -> None:
             and g.flags.c_contiguous
             and g.flags.writeable
         ):
-            leaf.grad = _wrap(g)
+            leaf.grad = _wrap(g, None)
         else:
-            leaf.grad = _wrap(np.array(g, dtype=dt))
+            leaf.grad = _wrap(np.array(g, dtype=dt), None)
     else:
         gd = gt.data
         gd += g
@@ -436,9 +436,7 @@ class Function:
 
 
 def _output(o: Any, ctx: Optional[FunctionCtx], i: int) -> Any:
-    t = _wrap(o if type(o) is np.ndarray else np.asarray(o))
+    t = _wrap(o if type(o) is np.ndarray else np.asarray(o), ctx)
     if ctx is not None:
-        t.requires_grad = True
-        t._ctx = ctx
         t._oi = i
     return t

@@ -537,11 +537,7 @@ def _make(d: Any, ctx: Any) -> Tensor:
     return t
 
 
-def _wrap_grad(a: np.ndarray) -> Tensor:
-    return _make(a, None)
-
-
-_ag._wrap = _wrap_grad
+_ag._wrap = _make  # the engine wraps gradients and Function outputs with ``_wrap(a, None)``
 _ag._tensor_type = Tensor
 
 
