@@ -6,12 +6,16 @@ cross-entropy (goal: fastdl <= 0.8x PyTorch's time), and MLP 32-32-1 at batch 16
 BCE-with-logits (goal: <= 0.3x PyTorch's time: a small step is all per-call overhead).
 The same data batch is reused every step, so the data loader is not part of the measurement.
 
-``--profile`` runs the fastdl steps under cProfile instead and prints where the time goes.
+``--profile`` runs the fastdl steps under cProfile instead and prints where the time goes;
+``--phases`` times each phase of a step (zero_grad, forward, loss, backward, optimiser step)
+for fastdl and PyTorch, medians over many steps.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 
 import numpy as np
 from harness import Case, main, setup, try_torch
@@ -36,8 +40,8 @@ def _data(widths, batch, loss):
     return x, y
 
 
-def fastdl_step(widths, batch, loss):
-    """A closure running one fastdl training step."""
+def fastdl_step(widths, batch, loss, phases=None):
+    """A closure running one fastdl training step (timing each phase into ``phases``)."""
     fastdl.manual_seed(0)
     layers = []
     for i in range(len(widths) - 1):
@@ -50,16 +54,45 @@ def fastdl_step(widths, batch, loss):
     F = nn.functional
     lossf = F.cross_entropy if loss == "ce" else F.binary_cross_entropy_with_logits
 
-    def step():
+    return _step(model, opt, lossf, x, y, phases)
+
+
+def _step(model, opt, lossf, x, y, phases):
+    """One step (the same code for both frameworks); with ``phases`` a dict of lists, the time
+    of each phase is appended to it."""
+    if phases is None:
+
+        def step():
+            opt.zero_grad()
+            out = lossf(model(x), y)
+            out.backward()
+            opt.step()
+
+        return step
+    clock = time.perf_counter
+
+    def timed_step():
+        t0 = clock()
         opt.zero_grad()
-        out = lossf(model(x), y)
+        t1 = clock()
+        z = model(x)
+        t2 = clock()
+        out = lossf(z, y)
+        t3 = clock()
         out.backward()
+        t4 = clock()
         opt.step()
+        t5 = clock()
+        for k, a, b in zip(PHASES, (t0, t1, t2, t3, t4, t0), (t1, t2, t3, t4, t5, t5)):
+            phases[k].append(b - a)
 
-    return step
+    return timed_step
 
 
-def torch_step(torch, widths, batch, loss):
+PHASES = ("zero_grad", "forward", "loss", "backward", "step", "total")
+
+
+def torch_step(torch, widths, batch, loss, phases=None):
     """The same step in PyTorch (default Adam, as a user would write it)."""
     torch.manual_seed(0)
     layers = []
@@ -75,14 +108,7 @@ def torch_step(torch, widths, batch, loss):
         if loss == "ce"
         else torch.nn.functional.binary_cross_entropy_with_logits
     )
-
-    def step():
-        opt.zero_grad()
-        out = lossf(model(x), y)
-        out.backward()
-        opt.step()
-
-    return step
+    return _step(model, opt, lossf, x, y, phases)
 
 
 def numpy_step(widths, batch, loss):
@@ -167,8 +193,38 @@ def profile(n_steps: int = 2000) -> None:
         pstats.Stats(pr, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
 
+def phase_times(torch, n_steps: int = 400) -> None:
+    """Median time of each phase of a step, fastdl and PyTorch run alternately in blocks."""
+    for name, widths, batch, loss in CASES:
+        rows = {"fastdl": {k: [] for k in PHASES}}
+        steps = {"fastdl": fastdl_step(widths, batch, loss, rows["fastdl"])}
+        if torch is not None:
+            rows["torch"] = {k: [] for k in PHASES}
+            steps["torch"] = torch_step(torch, widths, batch, loss, rows["torch"])
+        for impl in steps:
+            for _ in range(20):  # warm-up, not recorded
+                steps[impl]()
+            for v in rows[impl].values():
+                v.clear()
+        for _ in range(10):
+            for step in steps.values():
+                time.sleep(0.15)  # as the harness: a peer's spinning pool is not timed
+                for _ in range(n_steps // 10):
+                    step()
+        print(f"\n### {name}: median per phase over {n_steps} steps")
+        print("| phase | " + " | ".join(rows) + " |")
+        print("|---|" + "---|" * len(rows))
+        for k in PHASES:
+            cells = [f"{statistics.median(rows[i][k]) * 1e6:.1f} us" for i in rows]
+            print(f"| {k} | " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
-    if "--profile" in sys.argv:
+    if "--phases" in sys.argv:
+        sys.argv.remove("--phases")
+        args = setup()
+        phase_times(try_torch(args.threads))
+    elif "--profile" in sys.argv:
         sys.argv.remove("--profile")
         setup()
         profile()
