@@ -1,6 +1,7 @@
 """One full training step (forward, loss, backward, optimiser step) of small MLPs vs PyTorch.
 
-Peers: PyTorch (eager, default Adam) and the same step written by hand in NumPy.
+Peers: PyTorch (eager, default Adam; and with ``fused=True`` Adam) and the same step written
+by hand in NumPy (no autograd: the floor for Python + NumPy).
 Cases (the targets of the data/training issue): MLP 784-256-256-10 at batch 128 with Adam and
 cross-entropy (goal: fastdl <= 0.8x PyTorch's time), and MLP 32-32-1 at batch 16 with Adam and
 BCE-with-logits (goal: <= 0.3x PyTorch's time: a small step is all per-call overhead).
@@ -92,8 +93,8 @@ def _step(model, opt, lossf, x, y, phases):
 PHASES = ("zero_grad", "forward", "loss", "backward", "step", "total")
 
 
-def torch_step(torch, widths, batch, loss, phases=None):
-    """The same step in PyTorch (default Adam, as a user would write it)."""
+def torch_step(torch, widths, batch, loss, phases=None, fused=False):
+    """The same step in PyTorch (default Adam as a user would write it, or ``fused=True``)."""
     torch.manual_seed(0)
     layers = []
     for i in range(len(widths) - 1):
@@ -101,7 +102,7 @@ def torch_step(torch, widths, batch, loss, phases=None):
         if i < len(widths) - 2:
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
     x, y = (torch.from_numpy(a) for a in _data(widths, batch, loss))
     lossf = (
         torch.nn.functional.cross_entropy
@@ -171,6 +172,7 @@ def cases(torch) -> list[Case]:
         }
         if torch is not None:
             impls["torch"] = torch_step(torch, widths, batch, loss)
+            impls["torch_fused_adam"] = torch_step(torch, widths, batch, loss, fused=True)
         flops = 6 * batch * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
         out.append(Case(name, impls, flops=flops))
     return out
