@@ -227,3 +227,15 @@ def test_product_with_a_0d_object_array_backward():
     x = T(np.array(2.0), requires_grad=True)
     (np.array(3.0, dtype=object) * x).backward()
     assert x.grad.dtype == np.float64 and x.grad.item() == 3.0
+
+
+def test_concatenate_flat_keeps_python_scalars_weak():
+    # axis=None made 0 an int64 array first: float64 where NumPy gives float16.
+    x = np.array([1.0], np.float16)
+    got = fastdl.concatenate([0, T(x)], axis=None)
+    want = np.concatenate([0, x], axis=None)
+    assert got.dtype == want.dtype == np.float16
+    np.testing.assert_array_equal(got.data, want)
+    w = T(np.ones((2, 2)), requires_grad=True)
+    (fastdl.concatenate([w, 5.0], axis=None) * np.arange(5.0)).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[0.0, 1.0], [2.0, 3.0]])

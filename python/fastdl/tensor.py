@@ -1229,18 +1229,19 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
         ts = list(tensors)
         if not ts:
             raise ValueError("concatenate(): need at least one array to concatenate")
-        if axis is None:
-            ts = [_as_tensor(t).reshape(-1) for t in ts]
-            axis = 0
-        arrays = [_asarray(_data(t)) for t in ts]
-        d = np.concatenate(arrays, axis=axis)
-        ax = int(axis) % d.ndim
+        flat = axis is None
+        if flat:  # Tensors flattened here (their gradients reshape back); the rest by NumPy,
+            ts = [t.reshape(-1) if isinstance(t, Tensor) else t for t in ts]  # scalars weak
+        arrays = [_data(t) for t in ts]
+        d = np.concatenate(arrays, axis=None if flat else axis)
+        ax = 0 if flat else int(axis) % d.ndim
+        sizes = [np.size(a) if flat else np.shape(a)[ax] for a in arrays]
     except _NP_ERRORS as e:
         _named(e, "concatenate")
     need = [isinstance(t, Tensor) and t.requires_grad for t in ts]
     if any(need) and _GradMode.enabled:
         parents = tuple(t if n else None for t, n in zip(ts, need))
-        return _make(d, P.Concatenate(parents, (ax, [a.shape[ax] for a in arrays])))
+        return _make(d, P.Concatenate(parents, (ax, sizes)))
     return _make(d, None)
 
 
