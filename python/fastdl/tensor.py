@@ -335,6 +335,107 @@ class Tensor:
     def double(self) -> Tensor:
         return self.astype(np.float64, copy=False)
 
+    def to(self, dtype: Any) -> Tensor:
+        """PyTorch's spelling of a cast: ``astype(dtype, copy=False)`` (CPU is the only device).
+
+        Example:
+            >>> import fastdl
+            >>> fastdl.tensor([1.0]).to("float64").dtype
+            dtype('float64')
+        """
+        return self.astype(dtype, copy=False)
+
+    # --- PyTorch conveniences ------------------------------------------------------------
+
+    def numel(self) -> int:
+        """Number of elements (PyTorch's name for ``size``).
+
+        Example:
+            >>> import fastdl
+            >>> fastdl.zeros(2, 3).numel()
+            6
+        """
+        return self.data.size
+
+    def dim(self) -> int:
+        """Number of dimensions (PyTorch's name for ``ndim``).
+
+        Example:
+            >>> import fastdl
+            >>> fastdl.zeros(2, 3).dim()
+            2
+        """
+        return self.data.ndim
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory; gradients flow back to ``self``.
+
+        Example:
+            >>> import fastdl
+            >>> a = fastdl.ones(2)
+            >>> b = a.clone()
+            >>> b += 1
+            >>> a.tolist(), b.tolist()
+            ([1.0, 1.0], [2.0, 2.0])
+        """
+        return self.astype(self.data.dtype, copy=True)
+
+    def all(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        """Whether every element (along ``axis``) is nonzero: a bool tensor, no gradient.
+
+        Example:
+            >>> import fastdl
+            >>> bool((fastdl.ones(3) > 0).all())
+            True
+        """
+        return _make(np.all(self.data, axis=axis, keepdims=keepdims), None)
+
+    def any(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
+        """Whether any element (along ``axis``) is nonzero: a bool tensor, no gradient.
+
+        Example:
+            >>> import fastdl
+            >>> bool((fastdl.zeros(3) > 0).any())
+            False
+        """
+        return _make(np.any(self.data, axis=axis, keepdims=keepdims), None)
+
+    def _check_writable(self, method: str) -> None:
+        if _GradMode.enabled and self.requires_grad:
+            raise RuntimeError(
+                f"Tensor.{method}: in-place update of a tensor that requires grad; "
+                "do it under fastdl.no_grad() (as optimizers do) or on a detached tensor"
+            )
+
+    def zero_(self) -> Tensor:
+        """Set every element to zero in place; returns ``self``.
+
+        Example:
+            >>> import fastdl
+            >>> fastdl.ones(2).zero_().tolist()
+            [0.0, 0.0]
+        """
+        self._check_writable("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place; returns ``self``.
+
+        Example:
+            >>> import fastdl
+            >>> fastdl.zeros(2).fill_(3).tolist()
+            [3.0, 3.0]
+        """
+        self._check_writable("fill_")
+        v = _data(value)
+        if np.ndim(v) != 0:
+            raise ValueError(
+                f"Tensor.fill_: argument 'value' must be a scalar, got shape {np.shape(v)}"
+            )
+        self.data[...] = v
+        return self
+
     # --- reductions --------------------------------------------------------------------
 
     def sum(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
