@@ -16,9 +16,7 @@ from .. import ops
 from ..autograd import Function
 
 # module-level names: one global lookup per call on the hot path instead of an attribute chain
-_softmax = ops.softmax
 _log_softmax = ops.log_softmax
-_softmax_backward = ops.softmax_backward
 _log_softmax_backward = ops.log_softmax_backward
 
 
@@ -60,34 +58,6 @@ class GELUFunction(Function):
             cdf = 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
             d = cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return (g * d).astype(x.dtype, copy=False)
-
-
-class SoftmaxFunction(Function):
-    @staticmethod
-    def forward(ctx, x, axis=-1):
-        y = _softmax(x, axis=axis)
-        ctx.axis = axis
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return _softmax_backward(g, y, axis=ctx.axis)
-
-
-class LogSoftmaxFunction(Function):
-    @staticmethod
-    def forward(ctx, x, axis=-1):
-        y = _log_softmax(x, axis=axis)
-        ctx.axis = axis
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return _log_softmax_backward(g, y, axis=ctx.axis)
 
 
 class DropoutFunction(Function):

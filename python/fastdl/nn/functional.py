@@ -17,6 +17,8 @@ import numpy as np
 from .._random import get_generator
 from ..tensor import Tensor
 from ..tensor import _linear as _linear_node
+from ..tensor import log_softmax as _log_softmax
+from ..tensor import softmax as _softmax
 from . import _functions as _F
 
 __all__ = [
@@ -213,7 +215,7 @@ def softmax(input: Any, dim: Optional[int] = None, *, axis: Optional[int] = None
         array([[0.5, 0.5]], dtype=float32)
     """
     x, a = _float_input(input, "softmax")
-    return _F.SoftmaxFunction.apply(x, axis=_axis(dim, axis, a.ndim, "softmax"))
+    return _softmax(x, _axis(dim, axis, a.ndim, "softmax"))
 
 
 def log_softmax(input: Any, dim: Optional[int] = None, *, axis: Optional[int] = None) -> Tensor:
@@ -226,7 +228,7 @@ def log_softmax(input: Any, dim: Optional[int] = None, *, axis: Optional[int] = 
         array([[0.5, 0.5]], dtype=float32)
     """
     x, a = _float_input(input, "log_softmax")
-    return _F.LogSoftmaxFunction.apply(x, axis=_axis(dim, axis, a.ndim, "log_softmax"))
+    return _log_softmax(x, _axis(dim, axis, a.ndim, "log_softmax"))
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
