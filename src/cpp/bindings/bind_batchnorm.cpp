@@ -67,15 +67,34 @@ struct Named {
 // arguments' types are checked.
 void check_apart(const char* fn, std::initializer_list<Named> outs,
                  std::initializer_list<Named> ins, const char* alias_out, const char* alias_in) {
-  auto arr = [](const Named& a) { return py::reinterpret_borrow<py::array>(a.obj); };
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    if (o->obj.is_none()) continue;
-    for (auto q = o + 1; q != outs.end(); ++q)
-      if (!q->obj.is_none()) check_no_overlap(arr(*o), o->name, arr(*q), q->name, fn);
-    for (const Named& i : ins) {
-      if (i.obj.is_none()) continue;
-      const bool alias = o->name == alias_out && i.name == alias_in;  // the same literals
-      check_no_overlap(arr(*o), o->name, arr(i), i.name, fn, alias);
+  // Byte ranges first: the common case is integer compares only (no array temporaries).
+  struct Span {
+    const Named* a;
+    uintptr_t lo, hi;
+  };
+  auto spans = [](std::initializer_list<Named> list, Span* out) {
+    int n = 0;
+    for (const Named& a : list) {
+      if (a.obj.is_none()) continue;
+      const auto arr = py::reinterpret_borrow<py::array>(a.obj);
+      const auto lo = reinterpret_cast<uintptr_t>(arr.data());
+      if (arr.nbytes() > 0) out[n++] = {&a, lo, lo + uintptr_t(arr.nbytes())};
+    }
+    return n;
+  };
+  Span so[8], si[8];
+  if (outs.size() > 8 || ins.size() > 8) throw std::logic_error("check_apart: too many arrays");
+  const int no = spans(outs, so), ni = spans(ins, si);
+  auto arr = [](const Named* a) { return py::reinterpret_borrow<py::array>(a->obj); };
+  auto meet = [](const Span& a, const Span& b) { return a.lo < b.hi && b.lo < a.hi; };
+  for (int i = 0; i < no; ++i) {
+    for (int j = i + 1; j < no; ++j)
+      if (meet(so[i], so[j]))
+        check_no_overlap(arr(so[i].a), so[i].a->name, arr(so[j].a), so[j].a->name, fn);
+    for (int k = 0; k < ni; ++k) {
+      if (!meet(so[i], si[k])) continue;
+      const bool alias = so[i].a->name == alias_out && si[k].a->name == alias_in;  // literals
+      check_no_overlap(arr(so[i].a), so[i].a->name, arr(si[k].a), si[k].a->name, fn, alias);
     }
   }
 }
