@@ -280,6 +280,14 @@ def kind_for(draw, v, smooth, must_tensor=False):
     return "raw"
 
 
+def single_input(draw, shape=None, domain="any"):
+    """(smooth, x, kinds) for an op of one array: a smooth example a quarter of the time."""
+    smooth = draw(st.integers(0, 3)) == 0
+    shape = draw(small_shapes) if shape is None else shape
+    x = draw(operand(shape, smooth, domain, junk=False, scalars=False))
+    return smooth, x, [kind_for(draw, x, smooth, must_tensor=True)]
+
+
 def ensure_tensor(draw, vals, kinds):
     """At least one Tensor among the arrays (else the call never reaches fastdl)."""
     idx = [i for i, v in enumerate(vals) if isinstance(v, np.ndarray)]
@@ -430,10 +438,7 @@ def real_kind(x):
 @st.composite
 def unary_case(draw, name):
     ref, dom, method, fn = UNARY[name]
-    smooth = draw(st.integers(0, 3)) == 0
-    shape = draw(small_shapes)
-    x = draw(operand(shape, smooth, dom, junk=False, scalars=False))
-    kinds = [kind_for(draw, x, smooth, must_tensor=True)]
+    smooth, x, kinds = single_input(draw, domain=dom)
     spellings = ["method"] + (["fastdl"] if fn else []) + (["numpy"] if ref else [])
     if name == "abs":
         spellings += ["builtin"]
@@ -591,9 +596,7 @@ def new_shape(draw, shape):
 
 @st.composite
 def reshape_case(draw):
-    smooth = draw(st.integers(0, 3)) == 0
-    x = draw(operand(draw(small_shapes), smooth, junk=False, scalars=False))
-    kinds = [kind_for(draw, x, smooth, must_tensor=True)]
+    smooth, x, kinds = single_input(draw)
     shape = draw(new_shape(x.shape))
     how = draw(st.sampled_from(["tuple", "varargs", "numpy"]))
     if how == "varargs" and isinstance(shape, tuple):
@@ -608,9 +611,7 @@ def reshape_case(draw):
 
 @st.composite
 def transpose_case(draw):
-    smooth = draw(st.integers(0, 3)) == 0
-    x = draw(operand(draw(small_shapes), smooth, junk=False, scalars=False))
-    kinds = [kind_for(draw, x, smooth, must_tensor=True)]
+    smooth, x, kinds = single_input(draw)
     nd = x.ndim
     r = draw(st.integers(0, 7))
     if r == 0:
@@ -723,9 +724,7 @@ def index_for(draw, shape):
 
 @st.composite
 def getitem_case(draw):
-    smooth = draw(st.integers(0, 3)) == 0
-    x = draw(operand(draw(small_shapes), smooth, junk=False, scalars=False))
-    kinds = [kind_for(draw, x, smooth, must_tensor=True)]
+    smooth, x, kinds = single_input(draw)
     idx = draw(index_for(x.shape))
     as_tensor = isinstance(idx, np.ndarray) and draw(st.booleans())
     fidx = Tensor(idx) if as_tensor else idx
@@ -823,10 +822,7 @@ def ref_logsumexp(x, axis, keepdims):
 
 @st.composite
 def softmax_case(draw, name):
-    smooth = draw(st.integers(0, 3)) == 0
-    shape = draw(small_shapes)
-    x = draw(operand(shape, smooth, junk=False, scalars=False))
-    kinds = [kind_for(draw, x, smooth, must_tensor=True)]
+    smooth, x, kinds = single_input(draw)
     if name == "logsumexp":
         axis = draw(axis_for(x.ndim))
         keepdims = draw(st.booleans())
@@ -901,55 +897,16 @@ def test_fuzz_tensor_op(entry, data):
 # ---------------------------------------------------------------- argument counts
 
 
+METHODS = (
+    "sum mean max min var std exp log sqrt abs relu sigmoid tanh softmax log_softmax logsumexp "
+    "clip maximum minimum reshape transpose broadcast_to __add__ __matmul__ __getitem__ __neg__"
+).split()
+FUNCTIONS = (
+    "where matmul concatenate stack softmax log_softmax logsumexp clip maximum minimum exp relu"
+).split()
 COUNT_CALLS = {
-    **{
-        m: (lambda m=m: lambda t: getattr(t, m))
-        for m in (
-            "sum",
-            "mean",
-            "max",
-            "min",
-            "var",
-            "std",
-            "exp",
-            "log",
-            "sqrt",
-            "abs",
-            "relu",
-            "sigmoid",
-            "tanh",
-            "softmax",
-            "log_softmax",
-            "logsumexp",
-            "clip",
-            "maximum",
-            "minimum",
-            "reshape",
-            "transpose",
-            "broadcast_to",
-            "__add__",
-            "__matmul__",
-            "__getitem__",
-            "__neg__",
-        )
-    },  # fmt: skip
-    **{
-        f"fastdl.{f}": (lambda f=f: lambda t: getattr(fastdl, f))
-        for f in (
-            "where",
-            "matmul",
-            "concatenate",
-            "stack",
-            "softmax",
-            "log_softmax",
-            "logsumexp",
-            "clip",
-            "maximum",
-            "minimum",
-            "exp",
-            "relu",
-        )
-    },  # fmt: skip
+    **{m: (lambda m=m: lambda t: getattr(t, m)) for m in METHODS},
+    **{f"fastdl.{f}": (lambda f=f: lambda t: getattr(fastdl, f)) for f in FUNCTIONS},
 }
 
 
