@@ -17,6 +17,8 @@ namespace fastdl::bind {
 namespace {
 
 constexpr const char* kFn = "matmul";
+// Multiply-adds below which the kernel runs without releasing the GIL (see run()): ~2 us.
+constexpr int64_t kSmallGilWork = int64_t(1) << 19;
 
 // Shapes and strides on the stack (NumPy allows at most 64 dimensions): this binding runs for
 // every Linear layer of a training step, so it avoids heap work on small calls.
@@ -223,8 +225,7 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
   T* cp = static_cast<T*>(out.mutable_data());
   const int64_t* ao = aoff.empty() ? nullptr : aoff.data();
   const int64_t* bo = boff.empty() ? nullptr : boff.data();
-  {
-    py::gil_scoped_release nogil;
+  auto kernel = [&] {
     if constexpr (sizeof(T) == 4) {
       fastdl::matmul().gemm_f32(nbatch, ao, bo, mm, n, k, ap, rsa, csa, bp, rsb, csb, cp, bias,
                                 act);
@@ -232,6 +233,15 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
       fastdl::matmul().gemm_f64(nbatch, ao, bo, mm, n, k, ap, rsa, csa, bp, rsb, csb, cp, bias,
                                 act);
     }
+  };
+  // Products of a few microseconds keep the GIL: releasing and retaking it costs ~40 ns, 2-10%
+  // of such a call (n <= 64, the small MLP layers), and another Python thread could do little
+  // in the gap. Larger products release it.
+  if (double(batch) * double(m) * double(n) * double(k) < double(kSmallGilWork)) {
+    kernel();
+  } else {
+    py::gil_scoped_release nogil;
+    kernel();
   }
   return out;
 }
