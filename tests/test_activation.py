@@ -194,9 +194,10 @@ class _Spy:
 @pytest.fixture
 def spy(monkeypatch):
     s = _Spy()
-    # ops.activation binds the kernels once at import (_fwd, _bwd): a per-call attribute
+    # ops.activation binds the kernels once at import (_fwd, _if_ready, _bwd): a per-call attribute
     # lookup on _core is measurable on small arrays.
     monkeypatch.setattr(act_module, "_fwd", s.wrap(_core.bias_act_forward))
+    monkeypatch.setattr(act_module, "_if_ready", s.wrap(_core.bias_act_forward_if_ready))
     monkeypatch.setattr(act_module, "_bwd", s.wrap(_core.bias_act_backward))
     return s
 
@@ -522,6 +523,29 @@ def test_direct_core_calls_allocate_when_out_is_none(dtype):
     np.testing.assert_allclose(dx, ref_grad("sigmoid", g, y), **tol(dtype))
     out = np.empty_like(x)
     assert _core.bias_act_forward(1, x, None, out) is out  # a given out is returned
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_if_ready_declines_what_the_kernel_does_not_take(dtype):
+    x = data((4, 6), dtype, 17)
+    try_fwd = _core.bias_act_forward_if_ready
+    y = try_fwd(3, x)
+    assert y.dtype == x.dtype and not np.shares_memory(y, x)
+    np.testing.assert_allclose(y, ref_act("tanh", x), **tol(dtype))
+    declined = [
+        x.T,  # not C-contiguous
+        x[:, ::2],
+        x.astype(np.float16),
+        x.astype(np.int64),
+        x.astype(x.dtype.newbyteorder()),  # same values, non-native byte order
+        x.tolist(),
+        None,
+        "relu",
+    ]
+    for bad in declined:
+        assert try_fwd(1, bad) is None
+    with pytest.raises(ValueError, match="activation id"):
+        try_fwd(7, x)
 
 
 def test_direct_core_call_with_aliased_arrays_is_correct():

@@ -22,7 +22,7 @@ from . import _primitives as P
 from . import autograd as _ag
 from . import ops
 from .autograd import _GradMode
-from .ops.activation import FORWARD_PRECHECKED as _PRECHECKED
+from .ops.activation import FORWARD_IF_READY as _IF_READY
 
 __all__ = [
     "Tensor",
@@ -714,16 +714,14 @@ def _rbinop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
     return method
 
 
-def _unary(cls: Any, fast: Any, general: Any, contiguous: bool, save_out: bool, name: str) -> Any:
-    # ``fast`` for float32/float64 data (C-contiguous too if ``contiguous``: a kernel called
-    # without the ops layer's checks), ``general`` for the rest.
+def _unary(cls: Any, fast: Any, general: Any, save_out: bool, name: str) -> Any:
+    # ``fast(data)``, or ``general(data)`` when ``fast`` declines with None (a kernel entry
+    # that takes only C-contiguous float arrays; NumPy's ufuncs never decline).
     def method(self: Tensor) -> Tensor:
         sd = self.data
-        dt = sd.dtype
         try:
-            if (dt is _F32 or dt is _F64) and (not contiguous or sd.flags.c_contiguous):
-                d = fast(sd)
-            else:
+            d = fast(sd)
+            if d is None:
                 d = general(sd)
         except _NP_ERRORS as e:
             _named(e, name)
@@ -773,22 +771,22 @@ for _name, _ufname, _cls, _op, _save in (
     setattr(Tensor, f"__{_name}__", _binop(_cls, _op, _save, f"__{_name}__", _ufname))
     setattr(Tensor, f"__r{_name}__", _rbinop(_cls, _op, _save, f"__r{_name}__", _ufname))
 
-# name, node, fast function (for float32/float64 data), general function, whether the fast one
-# needs C-contiguous data, whether backward needs the output (else the input).
-for _name, _cls, _fast, _general, _contiguous, _save_out in (
-    ("exp", P.Exp, np.exp, np.exp, False, True),
-    ("log", P.Log, np.log, np.log, False, False),
-    ("log1p", P.Log1p, np.log1p, np.log1p, False, False),
-    ("expm1", P.Expm1, np.expm1, np.expm1, False, True),
-    ("sqrt", P.Sqrt, np.sqrt, np.sqrt, False, True),
-    ("abs", P.Abs, np.abs, np.abs, False, False),
-    ("sin", P.Sin, np.sin, np.sin, False, False),
-    ("cos", P.Cos, np.cos, np.cos, False, False),
-    ("relu", P.Relu, _PRECHECKED["relu"], P.relu, True, True),
-    ("sigmoid", P.Sigmoid, _PRECHECKED["sigmoid"], ops.sigmoid, True, True),
-    ("tanh", P.Tanh, _PRECHECKED["tanh"], ops.tanh, True, True),
+# name, node, fast function, general function (when the fast one returns None: NumPy's are
+# their own), whether backward needs the output (else the input).
+for _name, _cls, _fast, _general, _save_out in (
+    ("exp", P.Exp, np.exp, np.exp, True),
+    ("log", P.Log, np.log, np.log, False),
+    ("log1p", P.Log1p, np.log1p, np.log1p, False),
+    ("expm1", P.Expm1, np.expm1, np.expm1, True),
+    ("sqrt", P.Sqrt, np.sqrt, np.sqrt, True),
+    ("abs", P.Abs, np.abs, np.abs, False),
+    ("sin", P.Sin, np.sin, np.sin, False),
+    ("cos", P.Cos, np.cos, np.cos, False),
+    ("relu", P.Relu, _IF_READY["relu"], P.relu, True),
+    ("sigmoid", P.Sigmoid, _IF_READY["sigmoid"], ops.sigmoid, True),
+    ("tanh", P.Tanh, _IF_READY["tanh"], ops.tanh, True),
 ):
-    setattr(Tensor, _name, _unary(_cls, _fast, _general, _contiguous, _save_out, _name))
+    setattr(Tensor, _name, _unary(_cls, _fast, _general, _save_out, _name))
 
 exp = _free_unary("exp", "e**x elementwise.", "[0.0]", "tensor([1.])")
 log = _free_unary("log", "Natural logarithm elementwise.", "[1.0]", "tensor([0.])")

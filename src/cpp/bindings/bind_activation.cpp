@@ -72,6 +72,19 @@ py::array forward(int act_id, const py::array& x, const py::object& bias_obj,
   return out;
 }
 
+// The fast path's test and the kernel in one call: act(x) in a new array when x is a
+// C-contiguous float32/float64 ndarray, else None so that the caller takes its general path
+// (declining converts nothing). Saves the caller the same tests in Python.
+py::object forward_if_ready(int act_id, const py::handle& x_obj) {
+  if (!py::detail::npy_api::get().PyArray_Check_(x_obj.ptr())) return py::none();
+  const auto x = py::reinterpret_borrow<py::array>(x_obj);
+  if (!(x.flags() & py::array::c_style)) return py::none();
+  if (!dtype_is(x, py::dtype::of<float>()) && !dtype_is(x, py::dtype::of<double>())) {
+    return py::none();
+  }
+  return forward(act_id, x, py::none(), py::none());
+}
+
 // y, dy, dx: same shape (dx None for a new array); dbias: (C,) for a (..., C) y, or None.
 // Returns dx.
 py::array backward(int act_id, const py::array& y, const py::array& dy, const py::object& dx_obj,
@@ -129,6 +142,8 @@ void init_activation(py::module_& m) {
   m.def("bias_act_forward", &forward, py::arg("act"), py::arg("x"),
         py::arg("bias").none(true) = py::none(), py::arg("out").none(true) = py::none(),
         "out = act(x + bias); bias may be None; out None allocates. Returns out.");
+  m.def("bias_act_forward_if_ready", &forward_if_ready, py::arg("act"), py::arg("x"),
+        "act(x) in a new array if x is a C-contiguous float32/float64 ndarray, else None.");
   m.def("bias_act_backward", &backward, py::arg("act"), py::arg("y"), py::arg("grad"),
         py::arg("out").none(true) = py::none(), py::arg("grad_bias").none(true) = py::none(),
         "out = grad * act'(y) from the forward output y; grad_bias = out summed over rows. "
