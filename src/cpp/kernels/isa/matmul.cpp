@@ -288,10 +288,15 @@ void pack_a(T* dst, const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc
 // dst[i * ldd + j] = src[j * lds + i] for an L x L tile, in registers: log2(L) stages, stage b
 // swapping the off-diagonal b x b blocks of every 2b x 2b block (one two-source permute per
 // output register), so B^T is packed at vector speed instead of one scalar store per element.
+// Each of the L source rows gives one cache line per tile, in a pattern the hardware prefetcher
+// misses: the line 4 tiles ahead is prefetched (10x256x128 with B^T: 5.2 -> 4.9 us).
 inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
   __m512 r[16];
 #pragma GCC unroll 16
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int i = 0; i < 16; ++i) {
+    r[i] = _mm512_loadu_ps(src + i * lds);
+    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 16), _MM_HINT_T0);
+  }
 #pragma GCC unroll 4
   for (int b = 1; b < 16; b *= 2) {
     alignas(64) int32_t lo[16], hi[16];
@@ -315,7 +320,10 @@ inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ld
 inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t ldd) {
   __m512d r[8];
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_pd(src + i * lds);
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_loadu_pd(src + i * lds);
+    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 8), _MM_HINT_T0);
+  }
 #pragma GCC unroll 3
   for (int b = 1; b < 8; b *= 2) {
     alignas(64) int64_t lo[8], hi[8];
