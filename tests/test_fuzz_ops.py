@@ -442,7 +442,7 @@ def adam_ref(p, g, m, v, vmax, step, lr, b1, b2, eps, wd, decoupled, amsgrad):
     p, g, m, v = (f64(a) for a in (p, g, m, v))
     if decoupled:
         p = p * (1 - lr * wd)
-    else:
+    elif wd:  # as PyTorch: no L2 term at all when wd == 0 (0 * a NaN parameter is NaN)
         g = g + wd * p
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
@@ -564,7 +564,8 @@ def test_fuzz_sgd_step(data, lists, lr, momentum, dampening, nesterov, wd, first
         return
     for i, p in enumerate(L["params"]):
         p0, g = f64(snap["params"][i]), f64(snap["grads"][i])
-        g = g + wd * p0
+        if wd:  # as PyTorch: skipped when 0, so a NaN parameter leaves the gradient alone
+            g = g + wd * p0
         if momentum:
             buf = f64(snap["bufs"][i])
             buf = g if first else momentum * buf + (1 - dampening) * g
