@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 from fuzzing import ALL_DTYPES, JUNK, LAYOUTS, REAL, arrays, elements, f64, fuzz, layout
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -899,8 +899,7 @@ CASES = _table()
 @given(data=st.data())
 def test_fuzz_tensor_op(entry, data):
     case = data.draw(CASES[entry](), label="case")
-    if case is None:
-        return
+    assume(case is not None)  # a draw the entry point cannot take: not counted as an example
     run(case, data)
 
 

@@ -239,3 +239,12 @@ def test_concatenate_flat_keeps_python_scalars_weak():
     w = T(np.ones((2, 2)), requires_grad=True)
     (fastdl.concatenate([w, 5.0], axis=None) * np.arange(5.0)).sum().backward()
     np.testing.assert_array_equal(w.grad.data, [[0.0, 1.0], [2.0, 3.0]])
+
+
+def test_clip_takes_python_ints_outside_the_dtype_range_as_numpy():
+    # np.clip(uint8, -1, 300) clips to the dtype's range; maximum(x, -1) raised OverflowError.
+    x = np.array([0, 7, 255], np.uint8)
+    got = fastdl.clip(T(x), -1, 300)
+    want = np.clip(x, -1, 300)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got.data, want)

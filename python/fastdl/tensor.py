@@ -1300,6 +1300,16 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
         tensor([-1. ,  0.5,  1. ])
     """
     out = _as_tensor(x)
+    if a_min is None and a_max is None:
+        return out
+    lo_t, hi_t = isinstance(a_min, Tensor), isinstance(a_max, Tensor)
+    if not _GradMode.enabled or not (
+        out.requires_grad or lo_t and a_min.requires_grad or hi_t and a_max.requires_grad
+    ):
+        try:  # no gradient: np.clip itself (its promotion, and its range rule for Python ints)
+            return _make(np.clip(out.data, _data(a_min), _data(a_max)), None)
+        except _NP_ERRORS as e:
+            _named(e, "clip")
     try:
         # NumPy promotes x and both bounds at once (int8 x, bounds 0.0 and a float16: float16)
         bounds = [_data(b) for b in (a_min, a_max) if b is not None]
