@@ -23,6 +23,13 @@ SHAPES_AXES = [
     ((2, 3, 300), -2),
     ((4, 5, 6, 7), 2),
     ((2, 3), 0),
+    # Short rows take the transposed-block path (n <= 32; backward n <= 12), blocks of 64 rows.
+    ((65, 10), -1),
+    ((130, 3), -1),
+    ((64, 12), -1),
+    ((70, 13), -1),
+    ((9, 32), -1),
+    ((4, 7, 1), -1),
 ]
 
 
@@ -127,7 +134,10 @@ def test_matches_torch():
         )
 
 
-@pytest.mark.parametrize("shape,axis", [((300, 1000), -1), ((40, 300, 50), 1), ((7, 70001), 1)])
+@pytest.mark.parametrize(
+    "shape,axis",
+    [((300, 1000), -1), ((40, 300, 50), 1), ((7, 70001), 1), ((100003, 10), -1), ((50001, 12), 1)],
+)
 def test_threads_bitwise(isa, shape, axis):
     rng = np.random.default_rng(7)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -223,3 +233,19 @@ def test_core_rejects_partial_overlap_and_allows_exact_in_place():
     yi = y.copy()
     _core.softmax_backward(False, g.copy(), yi, yi, 1)  # out is y: in place too
     np.testing.assert_array_equal(yi, want)
+
+
+@pytest.mark.parametrize("n", [3, 10, 12, 20, 32, 33])
+def test_a_row_gives_the_same_bits_wherever_it_sits(isa, n):
+    # Short rows are computed in blocks of rows; a row's result must not depend on its block.
+    x = np.random.default_rng(n).standard_normal((150, n)).astype(np.float32)
+    g = np.random.default_rng(n + 1).standard_normal((150, n)).astype(np.float32)
+    for fwd, bwd in (
+        (ops.softmax, ops.softmax_backward),
+        (ops.log_softmax, ops.log_softmax_backward),
+    ):
+        y = fwd(x)
+        dx = bwd(g, y)
+        for i in (0, 63, 64, 149):
+            assert np.array_equal(fwd(x[i : i + 1]), y[i : i + 1])
+            assert np.array_equal(bwd(g[i : i + 1], y[i : i + 1]), dx[i : i + 1])
