@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,56 @@ def test_user_wait_policy_is_respected(env, want):
     spin, wait = (s.strip() for s in r.stdout.split("|"))
     assert spin == str(env["GOMP_SPINCOUNT"])  # "None" when the user did not set it
     assert wait == want
+
+
+@pytest.fixture
+def fresh_backoff():
+    """Start from no backoff; leave none behind (it would make later regions serial)."""
+    _core._reset_parallel_stats()
+    yield
+    _core._set_worker_delay_for_test(0)
+    _core._reset_parallel_stats()
+
+
+def test_late_worker_starts_backoff_with_same_bits(fresh_backoff):
+    x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+    with using_threads(1):
+        want = fastdl.ops.sigmoid(x)
+    with using_threads(2):
+        _core._set_worker_delay_for_test(3_000_000)  # 3 ms: far longer than the work
+        late = fastdl.ops.sigmoid(x)
+        t_late = time.perf_counter()
+        _core._set_worker_delay_for_test(0)
+        stats = _core._parallel_stats()
+        assert stats["regions"] == 1 and stats["lost"] == 1, stats
+        assert stats["backoff_active"]
+        assert stats["backoff_work"] >= 4 * x.nbytes * 2  # 4x the losing region's bytes
+        during = fastdl.ops.sigmoid(x)  # same size: serial while the backoff runs
+        if time.perf_counter() - t_late < 0.004:  # a preempted test may outlive the 5 ms
+            assert _core._parallel_stats()["regions"] == 1
+    np.testing.assert_array_equal(late, want)
+    np.testing.assert_array_equal(during, want)
+
+
+def test_backoff_lets_much_larger_regions_stay_parallel(fresh_backoff):
+    small = np.ones(1 << 20, np.float32)
+    big = np.ones(1 << 23, np.float32)  # 8x the work of the region that lost
+    with using_threads(2):
+        _core._set_worker_delay_for_test(3_000_000)
+        fastdl.ops.relu(small)
+        _core._set_worker_delay_for_test(0)
+        assert _core._parallel_stats()["backoff_active"]
+        fastdl.ops.relu(big)
+        assert _core._parallel_stats()["regions"] == 2
+
+
+def test_backoff_ends(fresh_backoff):
+    x = np.ones(1 << 20, np.float32)
+    with using_threads(2):
+        _core._set_worker_delay_for_test(3_000_000)
+        fastdl.ops.relu(x)
+        _core._set_worker_delay_for_test(0)
+        time.sleep(0.02)  # the backoff lasts 5 ms
+        assert not _core._parallel_stats()["backoff_active"]
+        fastdl.ops.relu(x)
+        assert _core._parallel_stats()["regions"] == 2

@@ -73,6 +73,20 @@ void init_runtime(py::module_& m) {
       py::arg("name"), "Tests only: treat an ISA as unsupported by this CPU from now on.");
   m.def("get_num_threads", &num_threads);
   m.def(
+      "_parallel_stats",
+      [] {
+        const ParallelStats s = parallel_stats();
+        py::dict d;
+        d["regions"] = s.regions;
+        d["lost"] = s.lost;
+        d["backoff_active"] = s.backoff_active;
+        d["backoff_work"] = s.backoff_work;
+        return d;
+      },
+      "Counters of the contention backoff (see kernels/parallel.h).");
+  m.def("_reset_parallel_stats", &reset_parallel_stats);
+  m.def("_set_worker_delay_for_test", &set_worker_delay_for_test, py::arg("ns"));
+  m.def(
       "set_num_threads",
       [](int n) {
         if (n < 1) {

@@ -10,6 +10,9 @@
 //   kernels run serially there (as PyTorch does).
 #pragma once
 
+#include <omp.h>
+
+#include <chrono>
 #include <cstdint>
 
 namespace fastdl {
@@ -27,6 +30,32 @@ bool in_forked_child();
 // parallelism only pays above about this size (bias+relu 128x256: 57 us parallel, 3 us serial).
 constexpr int64_t kParallelWork = int64_t(1) << 20;
 
+// Contention backoff. A region that took longer than its threads' busy times added up would
+// have been faster serial: a worker started late because its core was taken (OpenBLAS's
+// workers spin ~0.1 s after every NumPy BLAS call; another process) or it was slow to wake.
+// Then, for a few milliseconds, only regions with several times that much work go parallel.
+// Only the choice serial/parallel changes, never the chunks, so the bits stay the same.
+int64_t parallel_threshold();
+void note_region(int64_t work, int64_t elapsed_ns, int64_t busy_ns);
+
+struct ParallelStats {
+  int64_t regions;       // parallel regions run
+  int64_t lost;          // of those, how many would have been faster serial
+  bool backoff_active;   // a backoff is running now
+  int64_t backoff_work;  // the work a region needs to go parallel now
+};
+ParallelStats parallel_stats();
+void reset_parallel_stats();
+// Tests only: the worker busy-waits this long before its chunks, as if its core were taken.
+void set_worker_delay_for_test(int64_t ns);
+void delay_worker_for_test();
+
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Runs f(lo, hi) on the chunks [0, g), [g, 2g), ... of [0, n). `work` is the total cost
 // estimate used to decide whether to go parallel.
 template <class F>
@@ -35,18 +64,27 @@ void parallel_for(int64_t n, int64_t grain, int64_t work, F&& f) {
   if (grain < 1) grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
   const int nt = num_threads();
-  if (chunks == 1 || nt == 1 || work < kParallelWork || in_forked_child()) {
+  if (chunks == 1 || nt == 1 || work < parallel_threshold() || in_forked_child()) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t lo = c * grain;
       f(lo, lo + grain < n ? lo + grain : n);
     }
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t lo = c * grain;
-    f(lo, lo + grain < n ? lo + grain : n);
+  const int64_t start = now_ns();
+  int64_t busy = 0;  // summed over the team: roughly what the region costs run serially
+#pragma omp parallel num_threads(nt) reduction(+ : busy)
+  {
+    if (omp_get_thread_num() != 0) delay_worker_for_test();
+    const int64_t t = now_ns();
+#pragma omp for schedule(static) nowait
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t lo = c * grain;
+      f(lo, lo + grain < n ? lo + grain : n);
+    }
+    busy += now_ns() - t;
   }
+  note_region(work, now_ns() - start, busy);
 }
 
 }  // namespace fastdl
