@@ -248,3 +248,14 @@ def test_clip_takes_python_ints_outside_the_dtype_range_as_numpy():
     want = np.clip(x, -1, 300)
     assert got.dtype == want.dtype
     np.testing.assert_array_equal(got.data, want)
+
+
+@pytest.mark.parametrize("cond", [b"\x00", np.array([b"\x00", b"a"]), np.array([0.0, np.nan])])
+def test_where_takes_numpys_truth_of_the_condition(cond):
+    # The condition went through asarray(dtype=bool), which calls b"\x00" true; np.where not.
+    a = T(np.array([1.0, 2.0]), requires_grad=True)
+    got = fastdl.where(cond, a, -1.0)
+    want = np.where(cond, a.data, -1.0)
+    np.testing.assert_array_equal(got.data, want)
+    got.sum().backward()
+    np.testing.assert_array_equal(a.grad.data, np.where(cond, 1.0, 0.0) * np.ones(2))

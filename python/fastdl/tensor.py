@@ -1244,7 +1244,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
     try:
-        c = np.asarray(_data(cond), dtype=bool)
+        c = _data(cond)
+        if not (type(c) is _ndarray and c.dtype == bool):  # NumPy's truth of each element
+            c = np.where(c, True, False)  # (b"\x00" is false: not so for asarray(dtype=bool))
         d = np.where(c, ad, bd)
     except _NP_ERRORS as e:
         _named(e, "where")
