@@ -225,6 +225,20 @@ def test_transposed_b_and_k_blocks(isa, dtype):
         assert one.tobytes() == two.tobytes(), (m, k, n)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_uneven_m_split_by_n_halves(isa, dtype):
+    """Shapes whose rows halve unevenly in tiles are cut into n halves: results unchanged."""
+    rng = np.random.default_rng(10)
+    for m, k, n in [(128, 300, 256), (131, 257, 250), (37, 600, 512), (128, 784, 256)]:
+        a, b = _rand(rng, (m, k), dtype), _rand(rng, (k, n), dtype)
+        with using_threads(1):
+            one = ops.matmul(a, b)
+        with using_threads(2):
+            two = ops.matmul(a, b)
+        _check(one, a, b)
+        assert one.tobytes() == two.tobytes(), (m, k, n)
+
+
 def test_out_argument():
     rng = np.random.default_rng(8)
     a, b = _rand(rng, (6, 5), np.float32), _rand(rng, (5, 4), np.float32)
