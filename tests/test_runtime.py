@@ -287,29 +287,46 @@ def test_user_wait_policy_is_respected(env, want):
     assert wait == want
 
 
+# The delay is far longer than the work, and the arrays are touched and the thread pool started
+# before the timed call: first-touch page faults inside a region count as busy time in both
+# threads and could hide a short delay.
+DELAY_NS = 20_000_000
+
+
 @pytest.fixture
 def fresh_backoff():
-    """Start from no backoff; leave none behind (it would make later regions serial)."""
+    """Start from a started pool and no backoff; leave none behind (it would make later
+    regions serial)."""
+    with using_threads(2):
+        fastdl.ops.relu(np.ones(1 << 21, np.float32))
     _core._reset_parallel_stats()
     yield
     _core._set_worker_delay_for_test(0)
     _core._reset_parallel_stats()
 
 
+def _late_region(fn, x, out):
+    """One call of fn(x, out=out) whose worker starts DELAY_NS late."""
+    _core._set_worker_delay_for_test(DELAY_NS)
+    try:
+        fn(x, out=out)
+    finally:
+        _core._set_worker_delay_for_test(0)
+
+
 def test_late_worker_starts_backoff_with_same_bits(fresh_backoff):
     x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+    late, during = np.zeros_like(x), np.zeros_like(x)
     with using_threads(1):
         want = fastdl.ops.sigmoid(x)
     with using_threads(2):
-        _core._set_worker_delay_for_test(3_000_000)  # 3 ms: far longer than the work
-        late = fastdl.ops.sigmoid(x)
+        _late_region(fastdl.ops.sigmoid, x, late)
         t_late = time.perf_counter()
-        _core._set_worker_delay_for_test(0)
         stats = _core._parallel_stats()
         assert stats["regions"] == 1 and stats["lost"] == 1, stats
         assert stats["backoff_active"]
         assert stats["backoff_work"] >= 4 * x.nbytes * 2  # 4x the losing region's bytes
-        during = fastdl.ops.sigmoid(x)  # same size: serial while the backoff runs
+        fastdl.ops.sigmoid(x, out=during)  # same size: serial while the backoff runs
         if time.perf_counter() - t_late < 0.004:  # a preempted test may outlive the 5 ms
             assert _core._parallel_stats()["regions"] == 1
     np.testing.assert_array_equal(late, want)
@@ -317,24 +334,22 @@ def test_late_worker_starts_backoff_with_same_bits(fresh_backoff):
 
 
 def test_backoff_lets_much_larger_regions_stay_parallel(fresh_backoff):
-    small = np.ones(1 << 20, np.float32)
-    big = np.ones(1 << 23, np.float32)  # 8x the work of the region that lost
+    small, big = np.ones(1 << 20, np.float32), np.ones(1 << 23, np.float32)  # 8x the work
+    out_small, out_big = np.zeros_like(small), np.zeros_like(big)
     with using_threads(2):
-        _core._set_worker_delay_for_test(3_000_000)
-        fastdl.ops.relu(small)
-        _core._set_worker_delay_for_test(0)
+        _late_region(fastdl.ops.relu, small, out_small)
         assert _core._parallel_stats()["backoff_active"]
-        fastdl.ops.relu(big)
+        fastdl.ops.relu(big, out=out_big)
         assert _core._parallel_stats()["regions"] == 2
 
 
 def test_backoff_ends(fresh_backoff):
     x = np.ones(1 << 20, np.float32)
+    out = np.zeros_like(x)
     with using_threads(2):
-        _core._set_worker_delay_for_test(3_000_000)
-        fastdl.ops.relu(x)
-        _core._set_worker_delay_for_test(0)
+        _late_region(fastdl.ops.relu, x, out)
+        assert _core._parallel_stats()["lost"] == 1
         time.sleep(0.02)  # the backoff lasts 5 ms
         assert not _core._parallel_stats()["backoff_active"]
-        fastdl.ops.relu(x)
+        fastdl.ops.relu(x, out=out)
         assert _core._parallel_stats()["regions"] == 2
