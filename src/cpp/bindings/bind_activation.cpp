@@ -37,23 +37,23 @@ py::array forward(int act_id, const py::array& x, const py::object& bias_obj,
   py::array out = out_or_fresh(out_obj, x, fn, "x");
   int64_t rows = 1, cols = x.size();
   const bool has_bias = !bias_obj.is_none();
-  py::array bias;
+  std::optional<py::array> bias;  // py::array() would allocate an empty ndarray every call
   if (has_bias) {
     bias = as_array(bias_obj, fn, "bias");
     if (x.ndim() < 1)
       throw py::value_error(std::string(fn) + "(): x must be at least 1-d with a bias");
     cols = x.shape(x.ndim() - 1);
     rows = cols == 0 ? 0 : x.size() / cols;
-    check_shape(bias, {cols}, fn, "bias");
+    check_shape(*bias, {cols}, fn, "bias");
   }
   auto run = [&](auto tag) {
     using T = decltype(tag);
     const T* xp = in_ptr<T>(x, fn, "x");
-    const T* bp = has_bias ? in_ptr<T>(bias, fn, "bias") : nullptr;
+    const T* bp = has_bias ? in_ptr<T>(*bias, fn, "bias") : nullptr;
     out_ptr<T>(out, fn, "out");
     // out == x is in place; any other overlap (with x, or with the bias every row reads)
     // goes through a temporary.
-    const bool temp = partial_overlap(out, x) || (has_bias && overlaps(out, bias));
+    const bool temp = partial_overlap(out, x) || (has_bias && overlaps(out, *bias));
     py::array dst = temp ? fresh_like(out) : out;
     T* yp = static_cast<T*>(dst.mutable_data());
     std::optional<py::gil_scoped_release> nogil;
@@ -96,29 +96,30 @@ py::array backward(int act_id, const py::array& y, const py::array& dy, const py
   py::array dx = out_or_fresh(dx_obj, y, fn, "y");
   int64_t rows = 1, cols = y.size();
   const bool has_dbias = !dbias_obj.is_none();
-  py::array dbias;
+  std::optional<py::array> dbias;  // as in forward: no empty ndarray when there is no bias
   if (has_dbias) {
     dbias = as_array(dbias_obj, fn, "grad_bias");
     if (y.ndim() < 1)
       throw py::value_error(std::string(fn) + "(): y must be at least 1-d with a bias");
     cols = y.shape(y.ndim() - 1);
     rows = cols == 0 ? 0 : y.size() / cols;
-    check_shape(dbias, {cols}, fn, "grad_bias");
+    check_shape(*dbias, {cols}, fn, "grad_bias");
   }
   auto run = [&](auto tag) {
     using T = decltype(tag);
     const T* yp = in_ptr<T>(y, fn, "y");
     const T* gp = in_ptr<T>(dy, fn, "grad");
     out_ptr<T>(dx, fn, "out");
-    if (has_dbias) out_ptr<T>(dbias, fn, "grad_bias");
+    if (has_dbias) out_ptr<T>(*dbias, fn, "grad_bias");
     // out == grad or out == y is in place; other overlaps go through temporaries.
     const bool temp = partial_overlap(dx, y) || partial_overlap(dx, dy);
     const bool btemp =
-        has_dbias && (overlaps(dbias, dx) || overlaps(dbias, y) || overlaps(dbias, dy));
+        has_dbias && (overlaps(*dbias, dx) || overlaps(*dbias, y) || overlaps(*dbias, dy));
     py::array dst = temp ? fresh_like(dx) : dx;
-    py::array bdst = btemp ? fresh_like(dbias) : dbias;
+    std::optional<py::array> bdst;
+    if (has_dbias) bdst = btemp ? fresh_like(*dbias) : *dbias;
     T* xp = static_cast<T*>(dst.mutable_data());
-    T* bp = has_dbias ? static_cast<T*>(bdst.mutable_data()) : nullptr;
+    T* bp = has_dbias ? static_cast<T*>(bdst->mutable_data()) : nullptr;
     std::optional<py::gil_scoped_release> nogil;
     if (y.size() > kReleaseGilAbove) nogil.emplace();
     if constexpr (sizeof(T) == 4) {
@@ -127,7 +128,7 @@ py::array backward(int act_id, const py::array& y, const py::array& dy, const py
       activation().backward_f64(act, yp, gp, xp, bp, rows, cols);
     }
     if (temp) copy_into(dst, dx);
-    if (btemp) copy_into(bdst, dbias);
+    if (btemp) copy_into(*bdst, *dbias);
   };
   if (f64)
     run(double{});
