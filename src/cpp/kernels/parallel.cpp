@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -61,11 +62,12 @@ constexpr int64_t kBackoffNs = 5'000'000;
 // A region may go parallel again during the backoff if it has this many times the work of
 // the one that lost: its halves are longer, so the same late start costs proportionally less.
 constexpr int64_t kBackoffWorkFactor = 4;
+constexpr int64_t kLostInARow = 2;
 
 std::atomic<int64_t> g_backoff_until{0};
 std::atomic<int64_t> g_backoff_work{0};
 std::atomic<int64_t> g_test_delay_ns{0};
-std::atomic<int64_t> g_regions{0}, g_lost{0};
+std::atomic<int64_t> g_regions{0}, g_lost{0}, g_lost_streak{0};
 
 }  // namespace
 
@@ -77,8 +79,15 @@ int64_t parallel_threshold() {
 
 void note_region(int64_t work, int64_t elapsed_ns, int64_t busy_ns) {
   g_regions.fetch_add(1, std::memory_order_relaxed);
-  if (elapsed_ns <= busy_ns) return;
+  if (elapsed_ns <= busy_ns) {
+    g_lost_streak.store(0, std::memory_order_relaxed);
+    return;
+  }
   g_lost.fetch_add(1, std::memory_order_relaxed);
+  // One lost region is often just a worker waking from a long sleep (a 5 ms backoff is long
+  // enough for that, so a single loss would keep re-arming it on an idle machine); two in a
+  // row mean the cores are contended.
+  if (g_lost_streak.fetch_add(1, std::memory_order_relaxed) + 1 < kLostInARow) return;
   const int64_t now = now_ns();
   const int64_t raised =
       work > INT64_MAX / kBackoffWorkFactor ? INT64_MAX : work * kBackoffWorkFactor;
@@ -111,6 +120,7 @@ ParallelStats parallel_stats() {
 void reset_parallel_stats() {
   g_regions = 0;
   g_lost = 0;
+  g_lost_streak = 0;
   g_backoff_until = 0;
   g_backoff_work = 0;
 }

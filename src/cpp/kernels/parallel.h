@@ -33,7 +33,8 @@ constexpr int64_t kParallelWork = int64_t(1) << 20;
 // Contention backoff. A region that took longer than its threads' busy times added up would
 // have been faster serial: a worker started late because its core was taken (OpenBLAS's
 // workers spin ~0.1 s after every NumPy BLAS call; another process) or it was slow to wake.
-// Then, for a few milliseconds, only regions with several times that much work go parallel.
+// After two such regions in a row (one alone is often a wake-up from a long sleep), for a few
+// milliseconds only regions with several times that much work go parallel.
 // Only the choice serial/parallel changes, never the chunks, so the bits stay the same.
 int64_t parallel_threshold();
 void note_region(int64_t work, int64_t elapsed_ns, int64_t busy_ns);
