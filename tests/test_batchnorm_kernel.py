@@ -569,3 +569,13 @@ def test_core_rejects_overlapping_outputs_and_allows_exact_in_place():
     np.testing.assert_array_equal(gi, want_dx)
     np.testing.assert_array_equal(dw, want_dw)
     np.testing.assert_array_equal(db, want_db)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_input_gives_nan_statistics(isa, dtype):
+    # The variance's clamp at 0 (for rounding) was `m2 > 0 ? m2 : 0`, turning NaN into 0:
+    # invstd came out 1/sqrt(eps) (found by the ops fuzz long mode).
+    x = np.array([[np.nan, 1.0], [2.0, 3.0]], dtype)
+    y, mean, invstd = ops.batch_norm_forward(x, None, None, 1e-5)
+    assert np.isnan(mean[0]) and np.isnan(invstd[0]) and np.isnan(y[:, 0]).all()
+    np.testing.assert_allclose(invstd[1], 1 / np.sqrt(1.0 + 1e-5), rtol=1e-6)

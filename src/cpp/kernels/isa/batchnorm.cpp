@@ -202,7 +202,7 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
       const double d = t1 * inv_cnt;
       const double m2 = t2 - t1 * d;
       om[cc] = k[cc * L] + d;
-      o2[cc] = m2 > 0.0 ? m2 : 0.0;
+      o2[cc] = m2 < 0.0 ? 0.0 : m2;  // rounding can go below 0; NaN must stay NaN
     }
     return;
   }
@@ -230,7 +230,7 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
     const double d = t1 * inv_cnt;
     const double m2 = t2 - t1 * d;
     om[cc] = kc + d;
-    o2[cc] = m2 > 0.0 ? m2 : 0.0;
+    o2[cc] = m2 < 0.0 ? 0.0 : m2;  // rounding can go below 0; NaN must stay NaN
   }
 }
 
