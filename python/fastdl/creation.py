@@ -74,6 +74,11 @@ def _leaf(fn: str, data: np.ndarray, requires_grad: bool) -> Tensor:
     return Tensor(data, requires_grad=requires_grad)
 
 
+def _filled(fn: str, make: Any, shape: tuple, dtype: Any, default: Any, grad: bool) -> Tensor:
+    """``make(shape, dtype)`` (np.zeros, np.ones, np.empty) as a fresh leaf."""
+    return _leaf(fn, make(shape, _dtype(fn, dtype, default)), grad)
+
+
 def _fill_dtype(value: Any) -> np.dtype:
     """PyTorch's inference for a Python scalar: bool -> bool, int -> int64, float -> float32."""
     if isinstance(value, (bool, np.bool_)):
@@ -95,8 +100,7 @@ def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.zeros((2, 1), dtype="int64").shape
         (2, 1)
     """
-    shape, dt = _shape("zeros", size), _dtype("zeros", dtype, np.float32)
-    return _leaf("zeros", np.zeros(shape, dt), requires_grad)
+    return _filled("zeros", np.zeros, _shape("zeros", size), dtype, np.float32, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -107,8 +111,7 @@ def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.ones(2).tolist()
         [1.0, 1.0]
     """
-    shape, dt = _shape("ones", size), _dtype("ones", dtype, np.float32)
-    return _leaf("ones", np.ones(shape, dt), requires_grad)
+    return _filled("ones", np.ones, _shape("ones", size), dtype, np.float32, requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -138,11 +141,11 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.empty(2, 3).shape
         (2, 3)
     """
-    shape, dt = _shape("empty", size), _dtype("empty", dtype, np.float32)
-    return _leaf("empty", np.empty(shape, dt), requires_grad)
+    return _filled("empty", np.empty, _shape("empty", size), dtype, np.float32, requires_grad)
 
 
-def _like_source(fn: str, x: Any) -> np.ndarray:
+def _source_array(x: Any) -> np.ndarray:
+    """The array whose shape and dtype a ``*_like`` factory copies."""
     data = x.data if isinstance(x, Tensor) else x
     if not isinstance(data, np.ndarray):
         data = np.asarray(data)
@@ -157,9 +160,8 @@ def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         >>> fastdl.zeros_like(fastdl.ones(2, 2)).tolist()
         [[0.0, 0.0], [0.0, 0.0]]
     """
-    src = _like_source("zeros_like", x)
-    dt = _dtype("zeros_like", dtype, src.dtype)
-    return _leaf("zeros_like", np.zeros(src.shape, dt), requires_grad)
+    src = _source_array(x)
+    return _filled("zeros_like", np.zeros, src.shape, dtype, src.dtype, requires_grad)
 
 
 def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -170,9 +172,8 @@ def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.ones_like(fastdl.zeros(2)).tolist()
         [1.0, 1.0]
     """
-    src = _like_source("ones_like", x)
-    dt = _dtype("ones_like", dtype, src.dtype)
-    return _leaf("ones_like", np.ones(src.shape, dt), requires_grad)
+    src = _source_array(x)
+    return _filled("ones_like", np.ones, src.shape, dtype, src.dtype, requires_grad)
 
 
 def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -183,9 +184,9 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = 
         >>> fastdl.full_like(fastdl.zeros(2), 3.0).tolist()
         [3.0, 3.0]
     """
-    src = _like_source("full_like", x)
-    return full(src.shape, fill_value, dtype=src.dtype if dtype is None else dtype,
-                requires_grad=requires_grad)  # fmt: skip
+    src = _source_array(x)
+    dt = src.dtype if dtype is None else dtype
+    return full(src.shape, fill_value, dtype=dt, requires_grad=requires_grad)
 
 
 def empty_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -196,9 +197,8 @@ def empty_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         >>> fastdl.empty_like(fastdl.zeros(2, 3)).shape
         (2, 3)
     """
-    src = _like_source("empty_like", x)
-    dt = _dtype("empty_like", dtype, src.dtype)
-    return _leaf("empty_like", np.empty(src.shape, dt), requires_grad)
+    src = _source_array(x)
+    return _filled("empty_like", np.empty, src.shape, dtype, src.dtype, requires_grad)
 
 
 def _real(fn: str, name: str, v: Any) -> Any:
@@ -241,7 +241,8 @@ def linspace(
         >>> fastdl.linspace(0, 1, 5).tolist()
         [0.0, 0.25, 0.5, 0.75, 1.0]
     """
-    _real("linspace", "start", start), _real("linspace", "end", end)
+    _real("linspace", "start", start)
+    _real("linspace", "end", end)
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral):
         raise TypeError(f"linspace(): argument 'steps' must be an int, got {type(steps).__name__}")
     if steps < 0:

@@ -1,8 +1,6 @@
 #include "kernels/parallel.h"
 
 #include <atomic>
-#include <chrono>
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
