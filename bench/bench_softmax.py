@@ -36,7 +36,15 @@ def np_softmax_backward(g, y, axis, out):
 def cases(torch) -> list[Case]:
     out = []
     rng = np.random.default_rng(0)
-    for shape, axis in (((4096, 1024), -1), ((256, 128), -1), ((64, 1000, 64), 1)):
+    # (128, 10) and (2048, 10): a classifier head, the short-row path.
+    shapes = (
+        ((4096, 1024), -1),
+        ((256, 128), -1),
+        ((64, 1000, 64), 1),
+        ((128, 10), -1),
+        ((2048, 10), -1),
+    )
+    for shape, axis in shapes:
         x = rng.standard_normal(shape, dtype=np.float32)
         g = rng.standard_normal(shape, dtype=np.float32)
         y = ops.softmax(x, axis)
