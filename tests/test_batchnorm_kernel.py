@@ -41,13 +41,20 @@ def _bshape(x):
 
 
 def ref_forward(x, w, b, eps=EPS):
-    """float64 reference: (y, mean, invstd, biased var)."""
-    xd = x.astype(np.float64)
-    mean = xd.mean(axis=_axes(x))
-    mean += (xd - mean.reshape(_bshape(x))).mean(axis=_axes(x))  # refined: exact to ~1 ulp
-    var = ((xd - mean.reshape(_bshape(x))) ** 2).mean(axis=_axes(x))
+    """float64 reference: (y, mean, invstd, biased var).
+
+    Values are taken relative to each channel's first value (exact for data with an offset far
+    above its spread), so x - mean in y is not limited by the rounding of mean to float64."""
+    sh = _bshape(x)
+    x0 = x.astype(np.float64)[(0, slice(None), 0)[: x.ndim]].reshape(sh)
+    xd = x.astype(np.float64) - x0
+    rel = xd.mean(axis=_axes(x))
+    rel += (xd - rel.reshape(sh)).mean(axis=_axes(x))  # refined: exact to ~1 ulp
+    dev = xd - rel.reshape(sh)
+    var = (dev**2).mean(axis=_axes(x))
+    mean = x0.reshape(-1) + rel
     invstd = 1.0 / np.sqrt(var + eps)
-    y = (xd - mean.reshape(_bshape(x))) * invstd.reshape(_bshape(x))
+    y = dev * invstd.reshape(sh)
     if w is not None:
         y = y * w.astype(np.float64).reshape(_bshape(x))
     if b is not None:
@@ -579,3 +586,180 @@ def test_nan_input_gives_nan_statistics(isa, dtype):
     y, mean, invstd = ops.batch_norm_forward(x, None, None, 1e-5)
     assert np.isnan(mean[0]) and np.isnan(invstd[0]) and np.isnan(y[:, 0]).all()
     np.testing.assert_allclose(invstd[1], 1 / np.sqrt(1.0 + 1e-5), rtol=1e-6)
+
+
+# ---- magnitudes: overflow, cancellation, non-finite values --------------------------------------
+
+
+def ref_scaled(x, w, b, eps=EPS):
+    """ref_forward on x scaled by a power of two (exact), results scaled back: a reference for
+    values whose squares overflow float64. Returns (y, mean, invstd, var); var may be inf."""
+    k = int(np.frexp(np.abs(x.astype(np.float64)).max())[1])
+    with np.errstate(under="ignore", over="ignore"):
+        xs = np.ldexp(x.astype(np.float64), -k)
+        y, m, inv, var = ref_forward(xs, w, b, eps=float(np.ldexp(eps, -2 * k)))
+        return y, np.ldexp(m, k), np.ldexp(inv, -k), np.ldexp(var, 2 * k)
+
+
+def _mixed(shape, dtype, scale, seed):
+    """Random data of magnitude ~scale in channel 0 and every third channel, ordinary elsewhere."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    x[:, ::3] *= scale / 4
+    x[:, 1::3] += 0.5
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("scale", [1e154, 1e200, 1e300, 1.7e308])
+@pytest.mark.parametrize("shape", [(7, 5), (3000, 40), (30, 4, 50), (9, 7, 1000)])
+def test_huge_float64_values(isa, shape, scale):
+    # The squares of |x| ~ 1e154 overflow double: the one-pass sums gave invstd 0 where the
+    # true value is finite (found by the ops fuzz long mode). At 1.7e308, x - mean overflows too.
+    x = _mixed(shape, np.float64, scale, seed=20)
+    if scale > 1e308:  # values at both ends of the range: x - mean would overflow double
+        x[: shape[0] // 2, 0] = 1.7e308
+        x[shape[0] // 2 :, 0] = -1.6e308
+        x = np.clip(x, -1.7e308, 1.7e308)
+    _, w, b, g = _data(shape, np.float64, seed=21)
+    y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS)
+    big = np.abs(x).max(axis=_axes(x)) > 1e100
+    for c in (np.flatnonzero(big), np.flatnonzero(~big)):
+        sel = (slice(None), c) if x.ndim == 2 else (slice(None), c, slice(None))
+        ry, rmean, rinv, rvar = ref_scaled(x[sel], w[c], b[c])
+        np.testing.assert_allclose(mean[c], rmean, rtol=1e-12, atol=1e-14 * np.abs(x[sel]).max())
+        np.testing.assert_allclose(invstd[c], rinv, rtol=1e-12)
+        np.testing.assert_allclose(y[sel], ry, rtol=1e-11, atol=1e-11)
+        _, var = ops.batch_norm_stats(x[sel])
+        np.testing.assert_allclose(var, rvar, rtol=1e-12)  # inf where the variance overflows
+    assert np.all(np.isfinite(y)) and np.all(invstd > 0)
+    # Backward from these statistics: dx scales like 1 / |x|, the sums like x^0.
+    dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+    rdx, rdw, rdb = ref_backward(g, x, mean, invstd, w) if scale < 1e300 else (None,) * 3
+    if rdx is not None:
+        np.testing.assert_allclose(dx, rdx, rtol=1e-9, atol=1e-9 * np.abs(rdx).max())
+        np.testing.assert_allclose(dw, rdw, rtol=1e-9, atol=1e-9 * np.sqrt(x.size))
+    np.testing.assert_allclose(db, g.sum(axis=_axes(x)), rtol=1e-12, atol=1e-12 * np.sqrt(x.size))
+    assert np.all(np.isfinite(dx)) and np.all(np.isfinite(dw))
+
+
+def test_float32_near_max(isa):
+    # float32 data spanning +-3e38: the double sums hold it, but x - mean overflows float32 in
+    # the output pass, and invstd (~3e-39) is subnormal: those channels use the scaled pass.
+    for shape in ((9, 4), (2000, 33), (20, 3, 40)):
+        x = _mixed(shape, np.float64, 1.2e38, seed=22)
+        x[: shape[0] // 3, 0] = 3.3e38
+        x[shape[0] // 3 :, 0] = -3.3e38
+        x = np.clip(x, -3.4e38, 3.4e38).astype(np.float32)
+        _, w, b, _ = _data(shape, np.float32, seed=23)
+        y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS)
+        ry, rmean, rinv, rvar = ref_forward(x, w, b)
+        np.testing.assert_allclose(y, ry, rtol=2e-6, atol=2e-6)
+        np.testing.assert_allclose(mean, rmean, rtol=2e-7, atol=1e31)
+        np.testing.assert_allclose(invstd, rinv, rtol=1e-6, atol=1e-45)
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(ops.batch_norm_stats(x)[1], rvar.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_constant_channels_give_bias(isa, dtype):
+    big = np.finfo(dtype).max
+    for shape in ((64, 4), (6, 4, 40)):
+        x = np.empty(shape, dtype)
+        for c, v in enumerate((big, -big, 1e15, big / 3)):
+            x[:, c] = v
+        b = np.array([0.5, -1.0, 2.0, 0.0], dtype)
+        y, mean, invstd = ops.batch_norm_forward(x, np.full(4, 3.0, dtype), b)
+        np.testing.assert_array_equal(mean, x[(0, slice(None), 0)[: x.ndim]])
+        np.testing.assert_allclose(invstd, 1 / np.sqrt(EPS), rtol=1e-6)
+        np.testing.assert_array_equal(y, np.broadcast_to(b.reshape(_bshape(x)), shape))
+
+
+@pytest.mark.parametrize(
+    "dtype, offset, noise",
+    [(np.float32, 1e8, 64.0), (np.float64, 1e15, 1.0), (np.float64, 1e8, 1e-7)],
+)
+@pytest.mark.parametrize("shape", [(8000, 100), (200, 5, 300), (50000, 3)])
+def test_offset_far_above_noise(isa, shape, dtype, offset, noise):
+    # Several row chunks, each with its own shift: the chunk means used to be stored as
+    # absolute values, rounded to float64 at the offset (0.125 at 1e15), which cost the
+    # variance 1e-3 of its value; they are now relative to one reference per channel.
+    rng = np.random.default_rng(24)
+    x = (offset + noise * rng.standard_normal(shape)).astype(dtype)
+    _, rmean, rinv, rvar = ref_forward(x, None, None)
+    mean, var = ops.batch_norm_stats(x)
+    np.testing.assert_allclose(var, rvar, rtol=1e-6 if dtype == np.float32 else 1e-11)
+    np.testing.assert_allclose(mean, rmean, rtol=np.finfo(dtype).eps)
+    y, _, invstd = ops.batch_norm_forward(x, None, None)
+    np.testing.assert_allclose(invstd, rinv, rtol=1e-6 if dtype == np.float32 else 1e-11)
+    # x - mean with mean kept as hi + lo: y as exact as the data allow
+    atol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y, ref_forward(x, None, None)[0], atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 6), (3000, 6), (40, 6, 30)])
+def test_nan_and_inf_stay_in_their_channel(isa, shape, dtype):
+    x, w, b, g = _data(shape, dtype, seed=25)
+    at = (shape[0] - 1, slice(None), 0)[: x.ndim]
+    col = list(x[at])
+    col[:4] = [np.nan, np.inf, -np.inf, np.inf]
+    x[at] = col
+    x[(0, 3, -1)[: x.ndim]] = -np.inf  # channel 3: +inf and -inf
+    y, mean, invstd = ops.batch_norm_forward(x, w, b)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(mean[:4], x.mean(axis=_axes(x))[:4])  # nan, inf, -inf, nan
+    assert np.isnan(invstd[:4]).all() and np.isnan(y[:, :4]).all()
+    ry, rmean, rinv, _ = ref_forward(x[:, 4:], w[4:], b[4:])
+    np.testing.assert_allclose(y[:, 4:], ry, **_tol(dtype))
+    np.testing.assert_allclose(invstd[4:], rinv, **_tol(dtype))
+    gx = g.copy()
+    gx[at] = np.nan  # the NaN gradient reaches every channel's row 0...
+    gx[:, 4:] = g[:, 4:]  # ...but is kept only in channels 0-3
+    dx, dw, db = ops.batch_norm_backward(gx, x, mean, invstd, w)
+    assert np.isnan(dx[:, :4]).all() and np.isnan(dw[:4]).all() and np.isnan(db[:4]).all()
+    rdx, rdw, rdb = ref_backward(g[:, 4:], x[:, 4:], mean[4:], invstd[4:], w[4:])
+    np.testing.assert_allclose(dx[:, 4:], rdx, **_tol(dtype))
+    np.testing.assert_allclose(db[4:], rdb, rtol=_tol(dtype)["rtol"], atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(50, 5), (3000, 40), (9, 7, 1000)])
+def test_huge_float64_gradients(isa, shape):
+    # sum(dy) overflows for dy ~ 1.5e307 of one sign, and so can sum(dy * (x - mean)); the
+    # channels whose sums overflowed are summed again scaled: dx (which needs only dy - mean(dy))
+    # and dweight stay finite and right, dbias is inf as the true sum is.
+    x, w, _, g = _data(shape, np.float64, seed=26)
+    g[:, ::2] = 1.5e307 * (1 + 0.01 * g[:, ::2])
+    _, mean, invstd = ops.batch_norm_forward(x, w, None)
+    dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+    k = 1020  # the backward is linear in g: the reference runs on g / 2^k
+    rdx, rdw, rdb = ref_backward(np.ldexp(g, -k), x, mean, invstd, w)
+    with np.errstate(over="ignore"):
+        rdx, rdw, rdb = np.ldexp(rdx, k), np.ldexp(rdw, k), np.ldexp(rdb, k)
+    m = np.sqrt(x.size // x.shape[1])
+    assert np.isinf(rdb[::2]).all() and np.isfinite(rdx).all() and np.isfinite(rdw).all()
+    np.testing.assert_allclose(dx, rdx, rtol=1e-9, atol=1e-9 * np.abs(rdx).max())
+    np.testing.assert_allclose(dw, rdw, rtol=1e-9, atol=1e298 * m)  # |g| ~ 1e307: sums' noise
+    np.testing.assert_array_equal(db[::2], np.inf)
+    np.testing.assert_allclose(db[1::2], rdb[1::2], rtol=1e-9, atol=1e-9 * m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3000, 257), (64, 9, 700)])
+def test_exact_path_one_and_two_threads_bitwise_equal(isa, shape, dtype):
+    big = 1e200 if dtype == np.float64 else 3e37
+    x = _mixed(shape, np.float64, big, seed=27).astype(dtype)
+    x[1, 5] = np.nan
+    _, w, b, g = _data(shape, dtype, seed=28)
+    if dtype == np.float64:
+        g[:, 1::4] *= 1e306
+
+    def run():
+        y, mean, invstd = ops.batch_norm_forward(x, w, b)
+        return (y, mean, invstd, *ops.batch_norm_backward(g, x, mean, invstd, w))
+
+    with using_threads(1):
+        one = run()
+    with using_threads(2):
+        two = run()
+    for a1, a2 in zip(one, two):
+        np.testing.assert_array_equal(a1, a2)

@@ -750,23 +750,52 @@ def test_fuzz_batch_norm(data, affine, three_d):
     assert ok, "batch_norm_forward accepted invalid input"
     dtype = np.result_type(xa, *([w, b] if affine else []), np.float32)
     xf = f64(kernel_view(xa, dtype))
-    axes = (0,) if xf.ndim == 2 else (0, 2)
     if xf.size == 0:
         assert y.shape == xa.shape
         return
-    mu = xf.mean(axis=axes)
-    var = xf.var(axis=axes)
-    want_inv = 1 / np.sqrt(var + 1e-5)
-    rtol = 1e-4 if dtype == np.float32 else 1e-9
-    np.testing.assert_allclose(f64(mean), mu, rtol=rtol, atol=rtol * (1 + np.abs(xf).max()))
-    np.testing.assert_allclose(f64(invstd), want_inv, rtol=rtol * 10)
-    shape_c = (1, -1) if xf.ndim == 2 else (1, -1, 1)
-    want = (xf - mu.reshape(shape_c)) * want_inv.reshape(shape_c)
-    if affine:
-        want = want * f64(w).reshape(shape_c) + f64(b).reshape(shape_c)
-    scale = 1 + (np.abs(f64(w)).reshape(shape_c) if affine else 0)
     assert y.dtype == dtype
-    assert np.all(np.abs(f64(y) - want) <= 100 * rtol * scale * (1 + np.abs(want)))
+    mu, want_inv, want, bad = ref_batch_norm(xf, w, b, 1e-5)
+    # Channels holding NaN or Inf: NumPy's mean (+-inf, or NaN), NaN invstd and y, and only there.
+    sel = (slice(None), bad) + ((slice(None),) if xf.ndim == 3 else ())
+    assert np.isnan(f64(invstd)[bad]).all() and np.isnan(f64(y)[sel]).all()
+    np.testing.assert_array_equal(f64(mean)[bad], mu[bad])
+    ok_c = ~bad
+    sel = (slice(None), ok_c) + ((slice(None),) if xf.ndim == 3 else ())
+    rtol = 1e-4 if dtype == np.float32 else 1e-9
+    amax = np.abs(xf[sel]).max(initial=0.0)
+    np.testing.assert_allclose(f64(mean)[ok_c], mu[ok_c], rtol=rtol, atol=rtol * (1 + amax))
+    np.testing.assert_allclose(f64(invstd)[ok_c], want_inv[ok_c], rtol=rtol * 10)
+    scale = 1 + (np.abs(f64(w)).reshape(bshape(xf)) if affine else 0)
+    err = np.abs(f64(y) - want) <= 100 * rtol * scale * (1 + np.abs(want))
+    assert np.all(err[sel])
+
+
+def bshape(x):
+    return (1, -1) if x.ndim == 2 else (1, -1, 1)
+
+
+def ref_batch_norm(xf, w, b, eps):
+    """Training batch norm of float64 ``xf`` in long double, safe for any finite magnitude.
+
+    Returns (mean, invstd, y, channels holding NaN/Inf). Values are taken relative to each
+    channel's first one (so an offset far above the spread costs nothing) in long double, whose
+    exponent range holds the squares of any float64 (np.var overflows from |x| ~ 1e154)."""
+    axes = (0,) if xf.ndim == 2 else (0, 2)
+    sh = bshape(xf)
+    bad = ~np.isfinite(xf).all(axis=axes)
+    with np.errstate(all="ignore"):
+        mu = xf.mean(axis=axes)  # NumPy's answer for the NaN/Inf channels
+        x0 = xf[(0, slice(None), 0)[: xf.ndim]].astype(np.longdouble).reshape(sh)
+        d = xf.astype(np.longdouble) - x0
+        rel = d.mean(axis=axes)
+        rel += (d - rel.reshape(sh)).mean(axis=axes)
+        dev = d - rel.reshape(sh)
+        inv = 1 / np.sqrt((dev * dev).mean(axis=axes) + eps)
+        want = dev * inv.reshape(sh)
+        if w is not None:
+            want = want * f64(w).reshape(sh) + f64(b).reshape(sh)
+        mean = np.where(bad, mu, (x0.reshape(-1) + rel).astype(np.float64))
+    return mean, inv.astype(np.float64), want.astype(np.float64), bad
 
 
 # ---------------------------------------------------------------- attention

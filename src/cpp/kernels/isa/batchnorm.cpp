@@ -170,16 +170,20 @@ void grad_sums_rows(const T* dy, const T* x, int64_t ld, int64_t rows, int64_t n
 
 // ---- chunk drivers ------------------------------------------------------------------------
 
-// Partial statistics of chunk (r, b): for each channel of the block, the chunk mean and the
-// sum of squared deviations M2. Sums are shifted by the chunk's first value of the channel,
-// so the cancellation in M2 = S2 - S1^2 / count is bounded by the chunk's own spread.
+// Partial statistics of chunk (r, b): for each channel of the block, the shift k (the chunk's
+// first value of the channel), the mean d of x - k and the sum of squared deviations M2. The
+// shift bounds the cancellation in M2 = S2 - S1^2 / count by the chunk's own spread; keeping
+// k and d apart lets the merge take the chunk means relative to one reference per channel, so
+// data with an offset far above its spread (1e15 + noise in float64) loses nothing there.
 template <class T>
-void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean, double* pm2) {
+void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pk, double* pd,
+                 double* pm2) {
   const int64_t n0 = g.n0(r), rows = g.n1(r) - n0, c0 = g.c0(b), nc = g.c1(b) - c0, L = g.l;
   const int64_t ld = g.c * L;
   const T* base = x + n0 * ld + c0 * L;
   const double inv_cnt = 1.0 / double(rows * L);
-  double* om = pmean + r * g.c + c0;
+  double* ok = pk + r * g.c + c0;
+  double* od = pd + r * g.c + c0;
   double* o2 = pm2 + r * g.c + c0;
   if (!g.seg) {
     alignas(64) double acc[3][kPosStride];
@@ -201,7 +205,8 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
       }
       const double d = t1 * inv_cnt;
       const double m2 = t2 - t1 * d;
-      om[cc] = k[cc * L] + d;
+      ok[cc] = k[cc * L];
+      od[cc] = d;
       o2[cc] = m2 < 0.0 ? 0.0 : m2;  // rounding can go below 0; NaN must stay NaN
     }
     return;
@@ -229,7 +234,8 @@ void stats_chunk(const Grid& g, const T* x, int64_t r, int64_t b, double* pmean,
     }
     const double d = t1 * inv_cnt;
     const double m2 = t2 - t1 * d;
-    om[cc] = kc + d;
+    ok[cc] = kc;
+    od[cc] = d;
     o2[cc] = m2 < 0.0 ? 0.0 : m2;  // rounding can go below 0; NaN must stay NaN
   }
 }
@@ -291,28 +297,49 @@ void grad_sums_chunk(const Grid& g, const T* dy, const T* x, const T* mean, int6
   }
 }
 
-// Per-channel coefficients of an elementwise pass (arrays of C values each).
+// Per-channel coefficients of an elementwise pass (arrays of C values each); p4 only for the
+// ops with kScaled.
 template <class T>
 struct Coef {
   const T* p0;
   const T* p1;
   const T* p2;
   const T* p3;
+  const T* p4;
 };
 
 // The output passes: y = ((x - p0) - p1) * p2 + p3 (mean split into hi p0 + lo p1, so x - mean
 // stays accurate when |mean| >> std) and dx = p1 * ((dy - p3) - p2 * (x - p0)) (centred first,
 // so dx stays accurate when it is much smaller than p1 * dy). In place (y = x, dx = dy) is fine.
+// The Scaled ops take x (and dy) times p4, a power of two: 1 for ordinary channels, which gives
+// the same bits as the plain op. A call uses them only when some channel's x - mean (or
+// dy - mean(dy)) could overflow T.
 struct ApplyOp {
+  static constexpr bool kScaled = false;
   template <class T>
-  static T f(T x, T, T p0, T p1, T p2, T p3) {
+  static T f(T x, T, T p0, T p1, T p2, T p3, T) {
     return ((x - p0) - p1) * p2 + p3;
   }
 };
-struct DxOp {
+struct ScaledApplyOp {
+  static constexpr bool kScaled = true;
   template <class T>
-  static T f(T x, T dy, T p0, T p1, T p2, T p3) {
+  static T f(T x, T, T p0, T p1, T p2, T p3, T p4) {
+    return ((x * p4 - p0) - p1) * p2 + p3;
+  }
+};
+struct DxOp {
+  static constexpr bool kScaled = false;
+  template <class T>
+  static T f(T x, T dy, T p0, T p1, T p2, T p3, T) {
     return p1 * ((dy - p3) - p2 * (x - p0));
+  }
+};
+struct ScaledDxOp {  // DxOp on x * p4 and dy * p4 (p0, p3 scaled with them, p1 divided)
+  static constexpr bool kScaled = true;
+  template <class T>
+  static T f(T x, T dy, T p0, T p1, T p2, T p3, T p4) {
+    return p1 * ((dy * p4 - p3) - p2 * (x * p4 - p0));
   }
 };
 
@@ -335,29 +362,35 @@ void out_chunk(const Grid& g, const T* x, const T* gr, T* out, const Coef<T>& cf
   const T* gb = gr + off;
   if (!g.seg) {
     // Coefficients per position (expanded once per chunk when L > 1): the row loop vectorises.
-    alignas(64) T e[4][spaced<T>(kBlockPos)];
-    const T* p[4] = {cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0};
+    constexpr int kP = Op::kScaled ? 5 : 4;
+    alignas(64) T e[kP][spaced<T>(kBlockPos)];
+    const T* src[5] = {cf.p0, cf.p1, cf.p2, cf.p3, cf.p4};
+    const T* p[5] = {cf.p0 + c0, cf.p1 + c0, cf.p2 + c0, cf.p3 + c0, nullptr};
+    if (Op::kScaled) p[4] = cf.p4 + c0;
     if (L > 1) {
-      for (int64_t j = 0; j < np; ++j) {
-        const int64_t c = c0 + j / L;
-        e[0][j] = cf.p0[c];
-        e[1][j] = cf.p1[c];
-        e[2][j] = cf.p2[c];
-        e[3][j] = cf.p3[c];
+      for (int q = 0; q < kP; ++q) {
+        for (int64_t j = 0; j < np; ++j) e[q][j] = src[q][c0 + j / L];
+        p[q] = e[q];
       }
-      for (int q = 0; q < 4; ++q) p[q] = e[q];
     }
     const T* __restrict q0 = p[0];
     const T* __restrict q1 = p[1];
     const T* __restrict q2 = p[2];
     const T* __restrict q3 = p[3];
+    const T* __restrict q4 = p[4];
     T* ob = out + off;
     alignas(64) T st[kBlockPos];
     for (int64_t rr = 0; rr < rows; ++rr) {
       const T* xs = xb + rr * ld;
       const T* gs = gb + rr * ld;
       T* o = stream ? st : ob + rr * ld;
-      for (int64_t i = 0; i < np; ++i) o[i] = Op::f(xs[i], gs[i], q0[i], q1[i], q2[i], q3[i]);
+      if constexpr (Op::kScaled) {
+        for (int64_t i = 0; i < np; ++i)
+          o[i] = Op::f(xs[i], gs[i], q0[i], q1[i], q2[i], q3[i], q4[i]);
+      } else {
+        for (int64_t i = 0; i < np; ++i)
+          o[i] = Op::f(xs[i], gs[i], q0[i], q1[i], q2[i], q3[i], T(1));
+      }
       if (stream) stream_copy(ob + rr * ld, st, np);
     }
     if (stream) stream_fence();
@@ -369,13 +402,14 @@ void out_chunk(const Grid& g, const T* x, const T* gr, T* out, const Coef<T>& cf
     for (int64_t cc = 0; cc < nc; ++cc) {
       const int64_t c = c0 + cc, o0 = rr * ld + cc * L;
       const T q0 = cf.p0[c], q1 = cf.p1[c], q2 = cf.p2[c], q3 = cf.p3[c];
+      const T q4 = Op::kScaled ? cf.p4[c] : T(1);
       for (int64_t l0 = 0; l0 < L; l0 += kBlockPos) {
         const int64_t nl = min64(kBlockPos, L - l0);
         const T* xs = xb + o0 + l0;
         const T* gs = gb + o0 + l0;
         T* os = out + off + o0 + l0;
         T* o = stream ? st : os;
-        for (int64_t i = 0; i < nl; ++i) o[i] = Op::f(xs[i], gs[i], q0, q1, q2, q3);
+        for (int64_t i = 0; i < nl; ++i) o[i] = Op::f(xs[i], gs[i], q0, q1, q2, q3, q4);
         if (stream) stream_copy(os, st, nl);
       }
     }
@@ -396,7 +430,162 @@ void for_chunks(const Grid& g, int64_t work, bool reverse, F&& f) {
 
 constexpr int64_t kChannelGrain = 256;  // channels per chunk when merging partials
 
+// ---- the exact path for one channel ---------------------------------------------------------
+//
+// The one-pass sums above are in double. For float32 input they cannot overflow or lose
+// anything to underflow; for float64 input with |x - mean| beyond ~1e154 the squares overflow
+// (and the products dy * (x - mean) of the backward can). Such channels, and channels holding
+// NaN or Inf, are detected from the merged result (non-finite) and only they are redone here,
+// reading the channel's values again: first their largest magnitude, then sums of values
+// scaled by a power of two. The extra passes are strided and serial per channel, which does
+// not matter for a path that ordinary data never takes.
+
+// Visits the M = N * L values of channel c in a fixed order.
+template <class T, class F>
+inline void each_value(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch, F&& f) {
+  const int64_t ld = c * l;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* row = x + i * ld + ch * l;
+    for (int64_t j = 0; j < l; ++j) f(row[j]);
+  }
+}
+
+// Sum of squares kept as scale^2 * ssq, rescaled as larger values arrive (the LAPACK
+// xLASSQ scheme): neither overflows nor underflows whatever the magnitudes.
+struct ScaledSsq {
+  double scale = 0.0, ssq = 1.0;
+  void add(double v) {
+    v = std::fabs(v);
+    if (v == 0.0) return;
+    if (scale < v) {
+      const double q = scale / v;
+      ssq = 1.0 + ssq * q * q;
+      scale = v;
+    } else {
+      const double q = v / scale;
+      ssq += q * q;
+    }
+  }
+};
+
+// Statistics of one channel as the output pass needs them: mean = hi + lo, the biased
+// variance (inf when it exceeds double), invstd, and a bound on max |x - mean|.
+struct ChannelStats {
+  double hi, lo, var, invstd, dev;
+};
+
+// The exact statistics of channel ch: NaN/Inf inputs give NumPy's mean (NaN, or +-inf) and NaN
+// variance; finite inputs the two-pass mean and variance of values scaled to avoid overflow.
+template <class T>
+ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch, double eps) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const double M = double(n) * double(l);
+  bool nan = false, pinf = false, ninf = false;
+  double amax = 0.0;
+  each_value(x, n, c, l, ch, [&](T v) {
+    const double d = double(v);
+    if (std::isnan(d))
+      nan = true;
+    else if (std::isinf(d))
+      (d > 0 ? pinf : ninf) = true;
+    else
+      amax = std::fmax(amax, std::fabs(d));
+  });
+  if (nan || pinf || ninf) {
+    const double mean = (nan || (pinf && ninf)) ? kNaN : (pinf ? HUGE_VAL : -HUGE_VAL);
+    return {mean, 0.0, kNaN, kNaN, kNaN};
+  }
+  int e = 0;
+  std::frexp(amax, &e);                  // amax < 2^e
+  const double s = std::ldexp(1.0, -e);  // |x * s| < 1: the sum cannot overflow
+  double sum = 0.0;
+  each_value(x, n, c, l, ch, [&](T v) { sum += double(v) * s; });
+  const double mean = sum / M / s;
+  // Deviations halved (x / 2 - mean / 2 cannot overflow); their sum (scaled by s) corrects
+  // the mean (the corrected two-pass algorithm), their squares go through ScaledSsq.
+  const double hm = 0.5 * mean;
+  double S = 0.0;
+  ScaledSsq q;
+  each_value(x, n, c, l, ch, [&](T v) {
+    const double h = 0.5 * double(v) - hm;
+    S += h * s;
+    q.add(h);
+  });
+  const double hs = q.scale;  // half deviations in units of hs: sum of squares hs^2 * ssq
+  double u = 0.0;
+  if (hs > 0.0) {
+    const double sn = S / (hs * s);
+    u = (q.ssq - sn * sn / M) / M;
+    if (u < 0.0) u = 0.0;
+  }
+  const double hsd = hs * std::sqrt(u);  // half the standard deviation
+  const double var = 4.0 * hsd * hsd;    // inf when it exceeds double: the true value does
+  const double invstd = std::isinf(var) ? 0.5 / hsd : 1.0 / std::sqrt(var + eps);
+  return {mean, 2.0 * S / M / s, var, invstd, 2.0 * hs};  // 2 * hs may be inf: only compared
+}
+
+// Sums of the backward for one channel: sum dy = sdy * 2^edy, sum dy * (x - mean) =
+// sdx * 2^edx. Only for channels whose one-pass sums overflowed with finite inputs.
+struct GradSums {
+  double sdy, sdx;
+  int edy, edx;
+  double gmax;  // max |dy|
+};
+
+template <class T>
+bool exact_grad_sums(const T* dy, const T* x, double mean, int64_t n, int64_t c, int64_t l,
+                     int64_t ch, GradSums& out) {
+  bool finite = std::isfinite(mean);
+  double gmax = 0.0, hmax = 0.0;
+  const double hm = 0.5 * mean;
+  each_value(dy, n, c, l, ch, [&](T v) {
+    finite = finite && std::isfinite(double(v));
+    gmax = std::fmax(gmax, std::fabs(double(v)));
+  });
+  each_value(x, n, c, l, ch, [&](T v) {
+    finite = finite && std::isfinite(double(v));
+    hmax = std::fmax(hmax, std::fabs(0.5 * double(v) - hm));
+  });
+  if (!finite) return false;  // NaN/Inf inputs: the one-pass sums are the answer
+  int eg = 0, eh = 0;
+  std::frexp(gmax, &eg);
+  std::frexp(hmax, &eh);
+  const double sg = std::ldexp(1.0, -eg), sh = std::ldexp(1.0, -eh);
+  double s1 = 0.0, s2 = 0.0;  // terms below 1 in magnitude: no overflow
+  const int64_t ld = c * l;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* gr = dy + i * ld + ch * l;
+    const T* xr = x + i * ld + ch * l;
+    for (int64_t j = 0; j < l; ++j) {
+      const double gv = double(gr[j]) * sg;
+      s1 += gv;
+      s2 += gv * ((0.5 * double(xr[j]) - hm) * sh);
+    }
+  }
+  out = {s1, s2, eg, eg + eh + 1, gmax};
+  return true;
+}
+
 // ---- entry points -------------------------------------------------------------------------
+
+// Coefficients of the forward output pass for channel c from its statistics. x - mean can
+// overflow T only when the deviations reach T's range; such channels (and float32 channels
+// whose invstd is subnormal, which would cost y its precision) get the scaled form.
+template <class T>
+void set_forward_coef(T* coef, int64_t S, int64_t c, const ChannelStats& st, double w, T bias) {
+  constexpr double kMax = double(std::numeric_limits<T>::max());
+  constexpr double kMin = double(std::numeric_limits<T>::min());
+  constexpr double kScale = 1.0 / 256.0;
+  const bool scaled = st.dev > 0.5 * kMax || (st.invstd > 0.0 && st.invstd < 256.0 * kMin);
+  const double s = scaled ? kScale : 1.0;
+  const double hi = st.hi * s, lo = st.lo * s;
+  const T h = T(hi + lo);
+  coef[c] = h;
+  coef[S + c] = T((hi - double(h)) + lo);
+  coef[2 * S + c] = T(st.invstd * w / s);
+  coef[3 * S + c] = bias;
+  coef[4 * S + c] = T(s);
+}
 
 template <class T>
 void train(const BatchNormTrainArgs<T>& a) {
@@ -411,54 +600,85 @@ void train(const BatchNormTrainArgs<T>& a) {
   }
   const Grid g = make_grid(a.n, C, a.l);
   const int64_t bytes = M * C * int64_t(sizeof(T));
-  Scratch<double> part(2 * g.nr * C);
-  double* pmean = part.p;
-  double* pm2 = part.p + g.nr * C;
-  for_chunks(g, bytes, false, [&](int64_t r, int64_t b) { stats_chunk(g, a.x, r, b, pmean, pm2); });
+  Scratch<double> part(3 * g.nr * C);
+  double* pk = part.p;
+  double* pd = part.p + g.nr * C;
+  double* pm2 = part.p + 2 * g.nr * C;
+  for_chunks(g, bytes, false,
+             [&](int64_t r, int64_t b) { stats_chunk(g, a.x, r, b, pk, pd, pm2); });
 
-  // Coefficients of the output pass, in T: mean split into hi + lo, scale, shift.
+  // Coefficients of the output pass, in T: mean split into hi + lo, scale, shift, x's scale.
   const int64_t S = spaced<T>(C);
-  Scratch<T> coef_buf(4 * S);
+  Scratch<T> coef_buf(5 * S);
   T* coef = coef_buf.p;
-  const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
+  Scratch<unsigned char> redo(C);  // channels for exact_stats
   const double eps = a.eps, mom = a.momentum, unbias = M > 1 ? double(M) / double(M - 1) : 0.0;
+  auto finish = [&](int64_t c, const ChannelStats& st) {
+    const double mean = st.hi + st.lo;
+    a.mean[c] = T(mean);
+    a.invstd[c] = T(st.invstd);
+    if (a.var) a.var[c] = T(st.var);
+    if (a.running_mean) a.running_mean[c] = T((1.0 - mom) * double(a.running_mean[c]) + mom * mean);
+    if (a.running_var)
+      a.running_var[c] = T((1.0 - mom) * double(a.running_var[c]) + mom * st.var * unbias);
+    set_forward_coef(coef, S, c, st, a.weight ? double(a.weight[c]) : 1.0,
+                     a.bias ? a.bias[c] : T(0));
+  };
   parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
-    // Chan's merge of the chunk partials, in chunk order, into row 0 of the partials. The
-    // weights depend only on the chunk sizes, so the channel loop vectorises.
+    // Chan's merge of the chunk partials, in chunk order, into row 0. Chunk means are taken
+    // relative to K = chunk 0's mean (kept in pk, the running relative mean in pd): for data
+    // near K, k_r - K is exact and the merge works on the small relative means. The weights
+    // depend only on the chunk sizes, so the channel loop vectorises.
+    for (int64_t c = c0; c < c1; ++c) {
+      const double k = pk[c], K = k + pd[c];
+      pd[c] = (k - K) + pd[c];
+      pk[c] = K;
+    }
     double na = double(g.n1(0) - g.n0(0)) * double(a.l);
     for (int64_t r = 1; r < g.nr; ++r) {
       const double nb = double(g.n1(r) - g.n0(r)) * double(a.l), nt = na + nb;
       const double f = nb / nt, h = na * nb / nt;
-      const double* rm = pmean + r * C;
+      const double* rk = pk + r * C;
+      const double* rd = pd + r * C;
       const double* r2 = pm2 + r * C;
       for (int64_t c = c0; c < c1; ++c) {
-        const double d = rm[c] - pmean[c];
-        pmean[c] += d * f;
+        const double d = ((rk[c] - pk[c]) + rd[c]) - pd[c];
+        pd[c] += d * f;
         pm2[c] += r2[c] + d * d * h;
       }
       na = nt;
     }
     for (int64_t c = c0; c < c1; ++c) {
-      const double mean = pmean[c], var = pm2[c] / double(M);
-      const double invstd = 1.0 / std::sqrt(var + eps);
-      const T mh = T(mean);
-      a.mean[c] = mh;
-      a.invstd[c] = T(invstd);
-      if (a.var) a.var[c] = T(var);
-      if (a.running_mean)
-        a.running_mean[c] = T((1.0 - mom) * double(a.running_mean[c]) + mom * mean);
-      if (a.running_var)
-        a.running_var[c] = T((1.0 - mom) * double(a.running_var[c]) + mom * var * unbias);
-      coef[c] = mh;
-      coef[S + c] = T(mean - double(mh));
-      coef[2 * S + c] = T(invstd * (a.weight ? double(a.weight[c]) : 1.0));
-      coef[3 * S + c] = a.bias ? a.bias[c] : T(0);
+      const double m2 = pm2[c], var = m2 / double(M);
+      // Non-finite: overflow or NaN/Inf input. A variance so small that its squares may have
+      // underflowed matters only with eps ~ 0.
+      redo.p[c] =
+          !std::isfinite(pk[c] + pd[c]) || !std::isfinite(m2) || (eps < 0x1p-900 && var < 0x1p-960);
+      if (redo.p[c]) continue;
+      finish(c, {pk[c], pd[c], var, 1.0 / std::sqrt(var + eps), std::sqrt(m2)});
     }
   });
+  int64_t nredo = 0;
+  for (int64_t c = 0; c < C; ++c) nredo += redo.p[c];
+  if (nredo > 0) {
+    parallel_for(C, 1, nredo * M * 24, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        if (redo.p[c]) finish(c, exact_stats(a.x, a.n, C, a.l, c, eps));
+    });
+  }
   if (a.y) {
+    bool scaled = false;
+    for (int64_t c = 0; c < C && !scaled; ++c) scaled = coef[4 * S + c] != T(1);
     const bool st = bytes >= kStreamBytes;
-    for_chunks(g, 2 * bytes, true,
-               [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b, st); });
+    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, coef + 4 * S};
+    if (scaled) {
+      for_chunks(g, 2 * bytes, true, [&](int64_t r, int64_t b) {
+        out_chunk<ScaledApplyOp>(g, a.x, a.x, a.y, cf, r, b, st);
+      });
+    } else {
+      for_chunks(g, 2 * bytes, true,
+                 [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b, st); });
+    }
   }
 }
 
@@ -477,7 +697,7 @@ void eval(const BatchNormEvalArgs<T>& a) {
         T((a.weight ? double(a.weight[c]) : 1.0) / std::sqrt(double(a.var[c]) + a.eps));
     coef[3 * S + c] = a.bias ? a.bias[c] : T(0);
   }
-  const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
+  const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, nullptr};
   const int64_t bytes = M * C * int64_t(sizeof(T));
   const bool st = bytes >= kStreamBytes;
   for_chunks(g, 2 * bytes, false,
@@ -507,8 +727,45 @@ void backward(const BatchNormBackwardArgs<T>& a) {
     });
   }
   const int64_t S = spaced<T>(C);
-  Scratch<T> coef_buf(4 * S);
+  Scratch<T> coef_buf(5 * S);
   T* coef = coef_buf.p;
+  Scratch<unsigned char> redo(C);  // channels for exact_grad_sums
+  // Outputs and dx coefficients of channel c from sum dy = sdy * 2^edy and sum dy * (x - mean)
+  // = sdx * 2^edx (exponents 0 on the one-pass path, where this is plain arithmetic). Products
+  // are ordered so that invstd^2 is never formed (it underflows for |x| ~ 1e160 in float64).
+  // x - mean can overflow T in the dx pass only if the deviations (at most sqrt(M) / invstd
+  // for statistics from the forward) or dy reach T's range: those channels get ScaledDxOp.
+  constexpr double kMax = double(std::numeric_limits<T>::max());
+  const double root_m = std::sqrt(double(M));
+  auto finish = [&](int64_t c, double sdy, int edy, double sdx, int edx, double gmax) {
+    const double invstd = double(a.invstd[c]);
+    double db, dw, dwm, bm;  // sum dy, sum dy * xhat, and both over M
+    if (edy == 0 && edx == 0) {
+      db = sdy;
+      dw = sdx * invstd;
+      dwm = dw / double(M);
+      bm = sdy / double(M);
+    } else {
+      int ei = 0;
+      const double fi = std::frexp(invstd, &ei);
+      db = std::ldexp(sdy, edy);
+      dw = std::ldexp(sdx * fi, edx + ei);
+      dwm = std::ldexp(sdx * fi / double(M), edx + ei);
+      bm = std::ldexp(sdy / double(M), edy);
+    }
+    if (a.dbias) a.dbias[c] = T(db);
+    if (a.dweight) a.dweight[c] = T(dw);
+    const double mean = double(a.mean[c]);
+    const bool scaled =
+        a.training && (std::fabs(mean) + root_m / invstd > 0.5 * kMax || gmax > 0.25 * kMax);
+    const double q = scaled ? 1.0 / 256.0 : 1.0;
+    const double ca = (a.weight ? double(a.weight[c]) : 1.0) * invstd;
+    coef[c] = scaled ? T(mean * q) : a.mean[c];
+    coef[S + c] = T(ca / q);
+    coef[2 * S + c] = a.training ? T(dwm * invstd) : T(0);
+    coef[3 * S + c] = a.training ? T(bm * q) : T(0);
+    coef[4 * S + c] = T(q);
+  };
   parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
     if (sums) {
       for (int64_t r = 1; r < g.nr; ++r) {  // partials summed in chunk order
@@ -521,24 +778,37 @@ void backward(const BatchNormBackwardArgs<T>& a) {
       }
     }
     for (int64_t c = c0; c < c1; ++c) {
-      const double invstd = double(a.invstd[c]);
       const double sdy = sums ? psdy[c] : 0.0, sdx = sums ? psdx[c] : 0.0;
-      if (a.dbias) a.dbias[c] = T(sdy);
-      if (a.dweight) a.dweight[c] = T(sdx * invstd);
-      const double ca = (a.weight ? double(a.weight[c]) : 1.0) * invstd;
-      coef[c] = a.mean[c];
-      coef[S + c] = T(ca);
-      coef[2 * S + c] = a.training ? T(invstd * invstd * sdx / double(M)) : T(0);
-      coef[3 * S + c] = a.training ? T(sdy / double(M)) : T(0);
+      redo.p[c] = !std::isfinite(sdy) || !std::isfinite(sdx);  // overflow, or NaN/Inf input
+      finish(c, sdy, 0, sdx, 0, 0.0);
     }
   });
+  int64_t nredo = 0;
+  for (int64_t c = 0; c < C; ++c) nredo += redo.p[c];
+  if (nredo > 0) {
+    parallel_for(C, 1, nredo * M * 24, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        GradSums gs;
+        if (redo.p[c] && exact_grad_sums(a.dy, a.x, double(a.mean[c]), a.n, C, a.l, c, gs))
+          finish(c, gs.sdy, gs.edy, gs.sdx, gs.edx, gs.gmax);
+      }
+    });
+  }
   const bool st = bytes >= kStreamBytes;
   if (a.dx && a.training) {
-    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S};
-    for_chunks(g, 3 * bytes, true,
-               [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b, st); });
+    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, coef + 4 * S};
+    bool scaled = false;
+    for (int64_t c = 0; c < C && !scaled; ++c) scaled = coef[4 * S + c] != T(1);
+    if (scaled) {
+      for_chunks(g, 3 * bytes, true, [&](int64_t r, int64_t b) {
+        out_chunk<ScaledDxOp>(g, a.x, a.dy, a.dx, cf, r, b, st);
+      });
+    } else {
+      for_chunks(g, 3 * bytes, true,
+                 [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b, st); });
+    }
   } else if (a.dx) {  // eval: dx = A * dy, the output pass with mean 0, shift 0 on dy
-    const Coef<T> cf{coef + 2 * S, coef + 2 * S, coef + S, coef + 2 * S};
+    const Coef<T> cf{coef + 2 * S, coef + 2 * S, coef + S, coef + 2 * S, nullptr};
     for_chunks(g, 2 * bytes, true, [&](int64_t r, int64_t b) {
       out_chunk<ApplyOp>(g, a.dy, a.dy, a.dx, cf, r, b, st);
     });
