@@ -22,7 +22,7 @@ def T(a, **kw):
         ("subtract", lambda: T(np.ones(3)) - np.ones(2), ValueError),
         ("multiply", lambda: None * T(np.ones(3)), TypeError),
         ("negative", lambda: -T(np.ones(2, bool)), TypeError),
-        ("exp", lambda: T(np.ones(2, object)).exp(), TypeError),
+        ("exp", lambda: fastdl.exp(np.ones(2, object)), TypeError),
         ("reshape", lambda: T(np.ones(3)).reshape(4), ValueError),
         ("reshape", lambda: T(np.ones(3)).reshape("ab"), TypeError),
         ("broadcast_to", lambda: T(np.ones(3)).broadcast_to((2,)), ValueError),
@@ -44,7 +44,7 @@ def test_numpy_errors_name_the_tensor_op(name, call, family):
 def test_object_division_by_zero_is_a_value_error():
     # Python's ZeroDivisionError from an object array escaped as such.
     with pytest.raises(ValueError, match="divide"):
-        T(np.array([1.0], object)) / 0.0
+        T(np.array([1.0])) / np.array([0.0], object)
 
 
 @pytest.mark.parametrize("axis", ["0", True, [0], 1.0])
@@ -56,7 +56,7 @@ def test_axis_must_be_an_int_or_a_tuple(fn, axis):
 
 
 def test_duplicate_axes_are_refused_naming_the_op():
-    with pytest.raises(ValueError, match="mean.*duplicate"):
+    with pytest.raises(ValueError, match="mean.*distinct"):
         T(np.ones((2, 3))).mean(axis=(0, 0))
 
 
@@ -87,11 +87,35 @@ def test_min_keeps_the_gradient_of_max():
 @pytest.mark.parametrize("fn", ["max", "min"])
 def test_extrema_of_object_arrays(fn):
     # The whole-array reduction of an object array gives the bare element: .reshape crashed.
-    a = np.array(2.0, object)
-    got = getattr(T(a), fn)()
+    # Tensors refuse object data, but an op with a raw object operand still makes one.
+    zero = T(np.array(0.0))
+    got = getattr((zero + np.array([2.0], object)).reshape(()), fn)()
     assert got.shape == () and got.dtype == object and got.item() == 2.0
-    a = np.array([[2.0, -1.0]], object)
-    assert getattr(T(a), fn)(keepdims=True).shape == (1, 1)
+    a = zero + np.array([[2.0, -1.0]], object)
+    assert getattr(a, fn)(keepdims=True).shape == (1, 1)
+
+
+@pytest.mark.parametrize("make", [Tensor, fastdl.tensor, fastdl.from_numpy])
+@pytest.mark.parametrize(
+    "a",
+    [
+        np.array([1.0, None], object),
+        np.array(["a", "b"]),
+        np.array([b"x"]),
+        np.zeros(2, "V4"),
+        np.array(["2020-01-01"], "datetime64[D]"),
+    ],
+)
+def test_tensors_hold_numbers_only(make, a):
+    # As PyTorch: object, string, bytes, void and datetime data are refused (complex is not).
+    with pytest.raises(TypeError, match=r"argument '(data|a)' must hold numbers.*got dtype"):
+        make(a)
+
+
+def test_complex_data_make_complex_tensors_as_pytorch():
+    assert fastdl.tensor([1 + 2j]).dtype == np.complex64  # Python complex: complex64
+    assert Tensor(np.array([1j], np.complex128)).dtype == np.complex128
+    np.testing.assert_array_equal((fastdl.tensor([1j]) * 2).data, [2j])
 
 
 @pytest.mark.parametrize("fn", ["mean", "var", "std"])
@@ -119,10 +143,10 @@ def test_variance_of_complex_is_real(fn):
 def test_maximum_minimum_of_object_arrays(fn):
     # np.isnan (the NaN test) refused object arrays; NumPy's maximum takes them.
     a = np.array([1.0, -2.0], object)
-    got = fn(T(a), 0.0)
+    got = fn(a, T(np.array(0.0)))
     np.testing.assert_array_equal(got.data, getattr(np, fn.__name__)(a, 0.0))
-    clipped = fastdl.clip(T(a), -1.0, 0.5)
-    np.testing.assert_array_equal(clipped.data, np.clip(a, -1.0, 0.5))
+    with pytest.raises(TypeError, match="clip"):  # the tensor argument: numbers only
+        fastdl.clip(a, -1.0, 0.5)
 
 
 def test_maximum_refuses_what_numpy_refuses():
@@ -167,7 +191,7 @@ def test_logsumexp_of_bools_and_of_nothing():
 
 def test_logsumexp_refuses_object_arrays():
     with pytest.raises(TypeError, match="logsumexp"):
-        fastdl.logsumexp(T(np.array([1.0], object)))
+        fastdl.logsumexp(np.array([1.0], object))
 
 
 @pytest.mark.parametrize("axes", [(), (0,), ("a", "b"), (0, 0), (0, 2)])

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import ops
 from .autograd import Node
+from .ops._checks import arg_error
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -70,6 +71,8 @@ def relu(x: np.ndarray) -> np.ndarray:
     """relu of any array: the kernel for floats, np.maximum (keeping the dtype) for the rest."""
     if x.dtype in _FLOATS:
         return ops.relu(x)
+    if x.dtype.kind == "c":  # no order on complex numbers (PyTorch refuses it too)
+        raise arg_error("relu", "x", "hold real numbers", f"dtype {x.dtype}", TypeError)
     return np.maximum(x, 0)
 
 

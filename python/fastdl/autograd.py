@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
+from .ops._checks import arg_error
+
 __all__ = [
     "Function",
     "FunctionCtx",
@@ -216,25 +218,30 @@ def backward(tensor: Any, gradient: Any = None, retain_graph: bool = False) -> N
         tensor([2., 4.])
     """
     if not tensor.requires_grad:
-        raise RuntimeError(
-            "backward(): the tensor does not require grad and has no graph (did you create it "
-            "under no_grad, or from inputs that do not require grad?)"
+        raise arg_error(
+            "backward",
+            "self",
+            "require grad (be made from inputs that require grad, outside no_grad)",
+            "a tensor that does not require grad and has no graph",
+            RuntimeError,
         )
     data = tensor.data
     if gradient is None:
         if data.size != 1:
-            raise RuntimeError(
-                f"backward(): gradient can be omitted only for a one-element tensor, got shape "
-                f"{data.shape}; pass gradient= of that shape"
+            raise arg_error(
+                "backward",
+                "gradient",
+                f"be given (of shape {data.shape}): it may be omitted only for a one-element "
+                "tensor",
+                f"None for a tensor of shape {data.shape}",
+                RuntimeError,
             )
         # not np.ones/ones_like: their Python wrappers cost ~1 us, the array itself ~0.1 us
         g = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
     else:
         g = gradient.data if isinstance(gradient, _tensor_type) else np.asarray(gradient)
         if g.shape != data.shape:
-            raise ValueError(
-                f"backward(): argument 'gradient' must have shape {data.shape}, got {g.shape}"
-            )
+            raise arg_error("backward", "gradient", f"have shape {data.shape}", f"{g.shape}")
     root = tensor._ctx
     if root is None:
         _accumulate(tensor, g, gradient is None)

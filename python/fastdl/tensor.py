@@ -22,6 +22,7 @@ from . import _primitives as P
 from . import autograd as _ag
 from . import ops
 from .autograd import _GradMode
+from .ops._checks import arg_error, describe
 from .ops.activation import FORWARD_IF_READY as _IF_READY
 
 __all__ = [
@@ -79,7 +80,7 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _to_array(data, dtype, copy=False)
+        self.data = _to_array(data, dtype, False, "Tensor")
         self.grad: Optional[Tensor] = None
         self._ctx = None
         self.requires_grad = False
@@ -124,7 +125,10 @@ class Tensor:
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        return self.data.item()
+        try:
+            return self.data.item()
+        except ValueError:
+            raise _one_element("item", self, ValueError) from None
 
     def tolist(self) -> Any:
         return self.data.tolist()
@@ -132,10 +136,10 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as needing a gradient (float32/float64 only); returns self."""
         if requires_grad and self.data.dtype not in _FLOATS:
-            raise TypeError(
-                f"requires_grad_(): only float32/float64 tensors can require gradients, got "
-                f"dtype {self.data.dtype}"
-            )
+            raise arg_error(
+                "requires_grad_", "self", "be float32/float64 to require gradients",
+                f"dtype {self.data.dtype}", TypeError,
+            )  # fmt: skip
         if not requires_grad and self._ctx is not None:
             raise RuntimeError(
                 "requires_grad_(False): only leaves can stop requiring grad; use .detach()"
@@ -174,6 +178,8 @@ class Tensor:
         return self.__repr__()
 
     def __len__(self) -> int:
+        if not self.data.ndim:
+            raise arg_error("Tensor.__len__", "self", "be at least 1-d", "shape ()", TypeError)
         return len(self.data)
 
     def __iter__(self):
@@ -181,16 +187,31 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
-        return bool(self.data)
+        try:
+            return bool(self.data)
+        except ValueError:
+            raise _one_element("Tensor.__bool__", self, ValueError) from None
 
     def __float__(self) -> float:
-        return float(self.data)
+        try:
+            return float(self.data)
+        except TypeError:
+            raise _one_element("Tensor.__float__", self, TypeError) from None
 
     def __int__(self) -> int:
-        return int(self.data)
+        try:
+            return int(self.data)
+        except TypeError:
+            raise _one_element("Tensor.__int__", self, TypeError) from None
 
     def __index__(self) -> int:
-        return self.data.__index__()
+        try:
+            return self.data.__index__()
+        except TypeError:
+            raise arg_error(
+                "Tensor.__index__", "self", "be a one-element integer tensor", describe(self),
+                TypeError,
+            ) from None  # fmt: skip
 
     def __format__(self, spec: str) -> str:
         if self.data.ndim == 0:
@@ -233,7 +254,7 @@ class Tensor:
         try:
             d = -self.data
         except _NP_ERRORS as e:
-            _named(e, "negative")
+            _named(e, "negative", ("self", self))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Neg((self,)))
         return _make(d, None)
@@ -252,7 +273,10 @@ class Tensor:
             self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         ):
             return getattr(self, method)(other)
-        fn(self.data, od, out=self.data, casting="same_kind")
+        try:
+            fn(self.data, od, out=self.data, casting="same_kind")
+        except _NP_ERRORS as e:
+            _named(e, fn.__name__, ("self", self), ("other", other))
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -269,31 +293,58 @@ class Tensor:
 
     # Comparisons give bool tensors (no gradient).
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _make(self.data == _data(other), None)
+        try:
+            return _make(self.data == _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "equal", ("self", self), ("other", other))
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _make(self.data != _data(other), None)
+        try:
+            return _make(self.data != _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "not_equal", ("self", self), ("other", other))
 
     def __lt__(self, other: Any) -> Tensor:
-        return _make(self.data < _data(other), None)
+        try:
+            return _make(self.data < _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "less", ("self", self), ("other", other))
 
     def __le__(self, other: Any) -> Tensor:
-        return _make(self.data <= _data(other), None)
+        try:
+            return _make(self.data <= _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "less_equal", ("self", self), ("other", other))
 
     def __gt__(self, other: Any) -> Tensor:
-        return _make(self.data > _data(other), None)
+        try:
+            return _make(self.data > _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "greater", ("self", self), ("other", other))
 
     def __ge__(self, other: Any) -> Tensor:
-        return _make(self.data >= _data(other), None)
+        try:
+            return _make(self.data >= _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "greater_equal", ("self", self), ("other", other))
 
     def __invert__(self) -> Tensor:
-        return _make(~self.data, None)
+        try:
+            return _make(~self.data, None)
+        except _NP_ERRORS as e:
+            _named(e, "invert", ("self", self))
 
     def __and__(self, other: Any) -> Tensor:
-        return _make(self.data & _data(other), None)
+        try:
+            return _make(self.data & _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "bitwise_and", ("self", self), ("other", other))
 
     def __or__(self, other: Any) -> Tensor:
-        return _make(self.data | _data(other), None)
+        try:
+            return _make(self.data | _data(other), None)
+        except _NP_ERRORS as e:
+            _named(e, "bitwise_or", ("self", self), ("other", other))
 
     # --- unary math ----------------------------------------------------------------------
 
@@ -321,7 +372,7 @@ class Tensor:
 
     def astype(self, dtype: Any, copy: bool = True) -> Tensor:
         """Cast (differentiable between float dtypes)."""
-        dt = np.dtype(dtype)
+        dt = _dtype(dtype, "astype")
         if dt == self.data.dtype and not copy:
             return self
         d = self.data.astype(dt)
@@ -388,7 +439,10 @@ class Tensor:
             >>> bool((fastdl.ones(3) > 0).all())
             True
         """
-        return _make(np.all(self.data, axis=axis, keepdims=keepdims), None)
+        try:
+            return _make(np.all(self.data, axis=axis, keepdims=keepdims), None)
+        except _NP_ERRORS as e:
+            _named(e, "all", ("self", self), ("axis", axis))
 
     def any(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         """Whether any element (along ``axis``) is nonzero: a bool tensor, no gradient.
@@ -398,13 +452,20 @@ class Tensor:
             >>> bool((fastdl.zeros(3) > 0).any())
             False
         """
-        return _make(np.any(self.data, axis=axis, keepdims=keepdims), None)
+        try:
+            return _make(np.any(self.data, axis=axis, keepdims=keepdims), None)
+        except _NP_ERRORS as e:
+            _named(e, "any", ("self", self), ("axis", axis))
 
     def _check_writable(self, method: str) -> None:
         if _GradMode.enabled and self.requires_grad:
-            raise RuntimeError(
-                f"Tensor.{method}: in-place update of a tensor that requires grad; "
-                "do it under fastdl.no_grad() (as optimizers do) or on a detached tensor"
+            raise arg_error(
+                f"Tensor.{method}",
+                "self",
+                "not require grad for an in-place update (do it under fastdl.no_grad(), as "
+                "optimizers do, or on a detached tensor)",
+                "a tensor that requires grad",
+                RuntimeError,
             )
 
     def zero_(self) -> Tensor:
@@ -444,7 +505,7 @@ class Tensor:
         try:
             d = self.data.sum(axis=axes, keepdims=keepdims)  # the method: no fromnumeric wrapper
         except _NP_ERRORS as e:
-            _named(e, "sum")
+            _named(e, "sum", ("self", self), ("axis", axis))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Sum((self,), (axes, keepdims)))
         return _make(d, None)
@@ -460,7 +521,7 @@ class Tensor:
         try:
             return s / n
         except _NP_ERRORS as e:  # object arrays: Python's 0 / 0
-            _named(e, "mean")
+            _named(e, "mean", ("self", self))
 
     def max(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         return self._extremum(axis, keepdims, "max")
@@ -475,7 +536,12 @@ class Tensor:
         try:
             outk = getattr(x, fn)(axis=axes, keepdims=True)
         except _NP_ERRORS as e:
-            _named(e, fn)
+            if "zero-size" in str(e):
+                raise arg_error(
+                    fn, "self", "have at least one element along the reduced axes",
+                    f"shape {x.shape} reduced over axis {axis}",
+                ) from None  # fmt: skip
+            _named(e, fn, ("self", self), ("axis", axis))
         if type(outk) is not _ndarray:  # object arrays reduced whole give the bare element
             kept = tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape))
             outk = np.full(kept, outk, dtype=x.dtype)
@@ -494,19 +560,25 @@ class Tensor:
             sq = c * c if c.data.dtype.kind != "c" else abs(c) * abs(c)  # complex: |c|^2
             return sq.sum(axes, keepdims) / builtins.max(n - ddof, 0)
         except _NP_ERRORS as e:
-            _named(e, "var")
+            _named(e, "var", ("self", self), ("ddof", ddof))
 
     def std(self, axis: AxisLike = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         try:
             return self.var(axis, keepdims, ddof).sqrt()
         except _NP_ERRORS as e:
-            _named(e, "std")
+            _named(e, "std", ("self", self), ("ddof", ddof))
 
     def argmax(self, axis: Optional[int] = None, keepdims: bool = False) -> Tensor:
-        return _make(np.argmax(self.data, axis=axis, keepdims=keepdims), None)
+        try:
+            return _make(np.argmax(self.data, axis=axis, keepdims=keepdims), None)
+        except _NP_ERRORS as e:
+            _named(e, "argmax", ("self", self), ("axis", axis))
 
     def argmin(self, axis: Optional[int] = None, keepdims: bool = False) -> Tensor:
-        return _make(np.argmin(self.data, axis=axis, keepdims=keepdims), None)
+        try:
+            return _make(np.argmin(self.data, axis=axis, keepdims=keepdims), None)
+        except _NP_ERRORS as e:
+            _named(e, "argmin", ("self", self), ("axis", axis))
 
     # --- shapes -----------------------------------------------------------------------
 
@@ -516,7 +588,14 @@ class Tensor:
                 shape = shape[0]  # one sequence (None: unchanged, as NumPy), not varargs
             d = self.data.reshape(shape)
         except _NP_ERRORS as e:
-            _named(e, "reshape")
+            if isinstance(e, ValueError) and "cannot reshape" in str(e):
+                raise arg_error(
+                    "reshape",
+                    "shape",
+                    f"keep the tensor's {self.data.size} elements (it has shape {self.shape})",
+                    f"{shape}",
+                ) from None
+            _named(e, "reshape", ("self", self), ("shape", shape))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Reshape((self,)))
         return _make(d, None)
@@ -539,12 +618,12 @@ class Tensor:
             if axes is None:
                 axes = tuple(range(nd - 1, -1, -1))
             else:  # a permutation: distinct axes, in range, one per dimension
-                axes = _norm_axes(tuple(axes), nd, "transpose")
+                axes = _norm_axes(tuple(axes), nd, "transpose", "axes")
                 if len(axes) != nd:
                     raise ValueError(f"transpose(): axes {axes} do not match {nd} dimensions")
             d = self.data.transpose(axes)
         except _NP_ERRORS as e:
-            _named(e, "transpose")
+            _named(e, "transpose", ("self", self), ("axes", axes))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Transpose((self,), axes))
         return _make(d, None)
@@ -555,23 +634,42 @@ class Tensor:
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         nd = self.data.ndim
         perm = list(range(nd))
-        a, b = _one_axis(axis1, nd, "swapaxes"), _one_axis(axis2, nd, "swapaxes")
+        a = _one_axis(axis1, nd, "swapaxes", "axis1")
+        b = _one_axis(axis2, nd, "swapaxes", "axis2")
         perm[a], perm[b] = perm[b], perm[a]
         return self.transpose(perm)
 
     def expand_dims(self, axis: AxisLike) -> Tensor:
-        return self.reshape(np.expand_dims(self.data, axis).shape)
+        try:
+            shape = np.expand_dims(self.data, axis).shape
+        except _NP_ERRORS as e:
+            _named(e, "expand_dims", ("self", self), ("axis", axis))
+        return self.reshape(shape)
 
     unsqueeze = expand_dims
 
     def squeeze(self, axis: AxisLike = None) -> Tensor:
-        return self.reshape(np.squeeze(self.data, axis).shape)
+        try:
+            shape = np.squeeze(self.data, axis).shape
+        except _NP_ERRORS as e:
+            if type(e) is ValueError:  # an axis of size > 1 (out-of-range axes: AxisError)
+                sizes = [self.data.shape[a] for a in _norm_axes(axis, self.data.ndim, "squeeze")]
+                raise arg_error(
+                    "squeeze", "axis", f"select dimensions of size 1 of shape {self.shape}",
+                    f"{axis} (size {', '.join(map(str, sizes))})",
+                ) from None  # fmt: skip
+            _named(e, "squeeze", ("self", self), ("axis", axis))
+        return self.reshape(shape)
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:
         try:
             d = np.broadcast_to(self.data, shape)
         except _NP_ERRORS as e:
-            _named(e, "broadcast_to")
+            if isinstance(e, ValueError) and "broadcast" in str(e):
+                raise arg_error(
+                    "broadcast_to", "shape", f"be a shape that {self.shape} broadcasts to", shape
+                ) from None
+            _named(e, "broadcast_to", ("self", self), ("shape", shape))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.BroadcastTo((self,)))
         return _make(d, None)
@@ -586,7 +684,7 @@ class Tensor:
             idx, scatter = _norm_index(idx)
             d = self.data[idx]
         except _NP_ERRORS as e:
-            _named(e, "Tensor.__getitem__")
+            _named(e, "Tensor.__getitem__", ("self", self), ("index", idx))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.GetItem((self,), (idx, scatter)))
         return _make(d, None)
@@ -595,13 +693,19 @@ class Tensor:
         if _GradMode.enabled and (
             self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
         ):
-            raise RuntimeError(
-                "Tensor.__setitem__: in-place assignment into a tensor that takes part in "
-                "autograd is not supported; build the result with where()/concatenate(), or "
-                "assign under fastdl.no_grad()"
+            raise arg_error(
+                "Tensor.__setitem__",
+                "self",
+                "not take part in autograd for an in-place assignment (build the result with "
+                "where()/concatenate(), or assign under fastdl.no_grad())",
+                "a tensor that requires grad" if self.requires_grad else "a value that does",
+                RuntimeError,
             )
-        idx, _ = _norm_index(idx)
-        self.data[idx] = _data(value)
+        try:
+            idx, _ = _norm_index(idx)
+            self.data[idx] = _data(value)
+        except _NP_ERRORS as e:
+            _named(e, "Tensor.__setitem__", ("self", self), ("index", idx), ("value", value))
 
     # --- NumPy protocols -------------------------------------------------------------
 
@@ -609,7 +713,10 @@ class Tensor:
         d = self.data
         if dtype is not None and np.dtype(dtype) != d.dtype:
             if copy is False:
-                raise ValueError("Tensor.__array__: a dtype change needs a copy (copy=False)")
+                raise arg_error(
+                    "Tensor.__array__", "copy", f"allow the copy that changes {d.dtype} to "
+                    f"{np.dtype(dtype)}", "False",
+                )  # fmt: skip
             return d.astype(dtype)
         return d.copy() if copy else d
 
@@ -655,7 +762,7 @@ def _binop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
             try:
                 d = op(sd, od)
             except _NP_ERRORS as e:
-                _named(e, ufname)
+                _named(e, ufname, ("self", self), ("other", other))
             sr = self.requires_grad
             orq = other.requires_grad
             if (sr or orq) and _GradMode.enabled:
@@ -668,7 +775,7 @@ def _binop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
             try:
                 d = op(sd, other)
             except _NP_ERRORS as e:
-                _named(e, ufname)
+                _named(e, ufname, ("self", self), ("other", other))
             if self.requires_grad and _GradMode.enabled:
                 ctx = _new(cls)
                 ctx.parents = (self, None)
@@ -696,7 +803,7 @@ def _rbinop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
         try:
             d = op(other, sd)
         except _NP_ERRORS as e:
-            _named(e, ufname)
+            _named(e, ufname, ("other", other), ("self", self))
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (None, self)
@@ -724,7 +831,7 @@ def _unary(cls: Any, fast: Any, general: Any, save_out: bool, name: str) -> Any:
             if d is None:
                 d = general(sd)
         except _NP_ERRORS as e:
-            _named(e, name)
+            _named(e, name, ("self", self))
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (self,)
@@ -756,7 +863,7 @@ def _free_unary(name: str, doc: str, arg: str, want: str, via: str = "fastdl") -
     """
 
     def fn(x: Any) -> Tensor:
-        return method(x if isinstance(x, Tensor) else _make(_asarray(x), None))
+        return method(x if isinstance(x, Tensor) else _checked_tensor(x, name))
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
@@ -809,18 +916,32 @@ def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _to_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
+def _to_array(data: Any, dtype: Any, copy: bool, fn: str, arg: str = "data") -> np.ndarray:
+    """``data`` as an ndarray of numbers; object, string, bytes, void and datetime data are a
+    TypeError, as in PyTorch (complex is kept: NumPy's elementwise math works on it)."""
+    dt = None if dtype is None else _dtype(dtype, fn)
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        if dtype is None:
-            return np.array(data, copy=True) if copy else np.asarray(data)
-        return np.array(data, dtype=dtype, copy=True) if copy else np.asarray(data, dtype=dtype)
-    if dtype is not None:
-        return np.array(data, dtype=dtype)
-    a = np.array(data)
-    if a.dtype == np.float64:  # Python floats and lists of them: float32, as PyTorch
-        a = a.astype(np.float32)
-    elif a.dtype.kind not in "biuf":
-        raise TypeError(f"tensor(): cannot make a tensor from data of dtype {a.dtype}")
+        if dt is None:
+            a = np.array(data, copy=True) if copy else np.asarray(data)
+        else:
+            a = np.array(data, dtype=dt, copy=True) if copy else np.asarray(data, dtype=dt)
+    else:
+        try:
+            a = np.array(data, dtype=dt)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise arg_error(
+                fn, arg, "be a number or a rectangular nested sequence of numbers",
+                f"{describe(data)} ({e})", ValueError if isinstance(e, ValueError) else TypeError,
+            ) from None  # fmt: skip
+        if dt is None:  # Python floats and complex: float32 and complex64, as PyTorch
+            if a.dtype == np.float64:
+                a = a.astype(np.float32)
+            elif a.dtype == np.complex128:
+                a = a.astype(np.complex64)
+    if a.dtype.kind not in "biufc":
+        raise arg_error(
+            fn, arg, "hold numbers (bool, int, float or complex)", f"dtype {a.dtype}", TypeError
+        )
     return a
 
 
@@ -837,7 +958,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
-    t = Tensor(_to_array(data, dtype, copy=True))
+    t = Tensor(_to_array(data, dtype, True, "tensor"))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -853,8 +974,8 @@ def from_numpy(a: np.ndarray) -> Tensor:
         tensor([5., 0.], dtype=float64)
     """
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(a).__name__}")
-    return Tensor(a)
+        raise arg_error("from_numpy", "a", "be a numpy.ndarray", type(a).__name__, TypeError)
+    return Tensor(_to_array(a, None, False, "from_numpy", "a"))
 
 
 # --- op helpers ---------------------------------------------------------------------------
@@ -876,7 +997,7 @@ def _binary(cls: Any, fn: Any, a: Any, b: Any, save: bool) -> Tensor:
     try:
         d = fn(ad, bd)
     except _NP_ERRORS as e:
-        _named(e, fn.__name__)
+        _named(e, fn.__name__, ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         if save:  # the operands as arrays: scalars and lists become arrays once, here
             return _make(
@@ -898,12 +1019,58 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else _make(_asarray(x), None)
 
 
-def _named(e: Exception, fn: str) -> None:
+def _checked_tensor(x: Any, fn: str, arg: str = "x") -> Tensor:
+    """:func:`_as_tensor` for the first argument of a ``fastdl.<fn>``: data that are not
+    numbers are refused as by :func:`tensor`."""
+    if isinstance(x, Tensor):
+        return x
+    try:
+        a = _asarray(x)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise arg_error(
+            fn, arg, "be a number or a rectangular nested sequence of numbers",
+            f"{describe(x)} ({e})", ValueError if isinstance(e, ValueError) else TypeError,
+        ) from None  # fmt: skip
+    if a.dtype.kind not in "biufc":
+        shown = describe(x) if isinstance(x, np.ndarray) else f"{describe(x)} (dtype {a.dtype})"
+        raise arg_error(fn, arg, "hold numbers (bool, int, float or complex)", shown, TypeError)
+    return _make(a, None)
+
+
+def _named(e: Exception, fn: str, *args: tuple) -> None:
     """Raise NumPy's error ``e`` for the Tensor op ``fn`` with its name in front, in the same
-    family (AxisError, IndexError, TypeError, else ValueError), chained to ``e``."""
+    family (AxisError, IndexError, TypeError, else ValueError), chained to ``e``.
+
+    ``args``: the op's ``(name, value)`` arguments. A broadcasting failure becomes
+    :func:`arg_error` over their shapes; other errors list them after NumPy's text. Runs only
+    on the failure path, so the ops pay nothing for it.
+    """
     msg = str(e)
     if msg.startswith(f"{fn}()"):
         raise e
+    if isinstance(e, _AxisError) and getattr(e, "ndim", None) is not None:
+        nd = e.ndim
+        raise arg_error(
+            fn, "axis", f"be in [{-nd}, {nd - 1}] for a tensor of dimension {nd}", e.axis,
+            _AxisError,
+        ) from e  # fmt: skip
+    if isinstance(e, TypeError) and fn in ("bitwise_and", "bitwise_or", "invert"):
+        for n, v in args:
+            if np.asarray(_data(v)).dtype.kind not in "biu":
+                raise arg_error(fn, n, "hold bools or ints", describe(v), TypeError) from e
+    if isinstance(e, TypeError):
+        for n, v in args:
+            if not _numeric(v):
+                raise arg_error(
+                    fn, n, "be a Tensor, array or number holding numbers", describe(v), TypeError
+                ) from e
+    if args and "could not be broadcast" in msg:
+        shapes = [str(_shape_of(v)) for _, v in args]
+        shapes = ", ".join(shapes[:-1]) + " and " + shapes[-1]
+        names = tuple(n for n, _ in args)
+        raise arg_error(fn, names, "have shapes that broadcast together", shapes) from e
+    if args:
+        msg += " (" + "; ".join(f"argument '{n}': {describe(v)}" for n, v in args) + ")"
     msg = f"{fn}(): {msg}"
     for cls in (_AxisError, IndexError, TypeError):
         if isinstance(e, cls):
@@ -911,7 +1078,41 @@ def _named(e: Exception, fn: str) -> None:
     raise ValueError(msg) from e
 
 
-def _norm_axes(axis: AxisLike, ndim: int, fn: str) -> Optional[tuple]:
+def _numeric(v: Any) -> bool:
+    """Whether NumPy sees ``v`` as numbers (bool, int, float, complex); None for axes etc."""
+    if v is None or isinstance(v, (tuple, slice)):
+        return True
+    try:
+        return np.asarray(_data(v)).dtype.kind in "biufc"
+    except Exception:  # noqa: BLE001 - ragged or junk
+        return False
+
+
+def _one_element(fn: str, t: Tensor, cls: type) -> Exception:
+    return arg_error(fn, "self", "have exactly one element", f"shape {t.shape}", cls)
+
+
+def _dtype(dtype: Any, fn: str) -> np.dtype:
+    """``dtype`` as a NumPy dtype of numbers (Tensors hold bool, int, float or complex)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise arg_error(fn, "dtype", "be a NumPy dtype", repr(dtype), TypeError) from None
+    if dt.kind not in "biufc":
+        raise arg_error(
+            fn, "dtype", "be a dtype of numbers (bool, int, float or complex)", dt, TypeError
+        )
+    return dt
+
+
+def _shape_of(v: Any) -> Any:
+    try:
+        return np.shape(_data(v))
+    except Exception:  # noqa: BLE001 - ragged or junk: the error message says "?"
+        return "?"
+
+
+def _norm_axes(axis: AxisLike, ndim: int, fn: str, arg: str = "axis") -> Optional[tuple]:
     """``axis`` (None, an int or a sequence of ints; NumPy's rules) as a tuple of distinct
     non-negative axes, or None for all."""
     if axis is None:
@@ -920,21 +1121,24 @@ def _norm_axes(axis: AxisLike, ndim: int, fn: str) -> Optional[tuple]:
     out = []
     for a in items:
         if isinstance(a, (bool, np.bool_)) or not isinstance(a, numbers.Integral):
-            raise TypeError(f"{fn}(): axis must be None, an int or a tuple of ints, got {axis!r}")
+            raise arg_error(fn, arg, "be None, an int or a tuple of ints", repr(axis), TypeError)
         a = int(a)
         if not -ndim <= a < ndim:
-            raise _AxisError(f"{fn}(): axis {a} is out of bounds for a tensor of dimension {ndim}")
+            raise arg_error(
+                fn, arg, f"be in [{-ndim}, {ndim - 1}] for a tensor of dimension {ndim}", a,
+                _AxisError,
+            )  # fmt: skip
         out.append(a + ndim if a < 0 else a)
     if len(set(out)) != len(out):
-        raise ValueError(f"{fn}(): duplicate value in axis {axis!r}")
+        raise arg_error(fn, arg, "hold distinct axes", repr(axis))
     return tuple(out)
 
 
-def _one_axis(axis: Any, ndim: int, fn: str) -> int:
+def _one_axis(axis: Any, ndim: int, fn: str, arg: str = "axis") -> int:
     """A single axis (an int, negative counting from the end) as a non-negative int."""
     if axis is None or isinstance(axis, tuple):
-        raise TypeError(f"{fn}(): axis must be an int, got {axis!r}")
-    return _norm_axes(axis, ndim, fn)[0]
+        raise arg_error(fn, arg, "be an int", repr(axis), TypeError)
+    return _norm_axes(axis, ndim, fn, arg)[0]
 
 
 def _count(shape: tuple, axes: Optional[tuple]) -> int:
@@ -1018,7 +1222,7 @@ def divide(a: Any, b: Any) -> Tensor:
     try:
         d = np.true_divide(ad, bd)
     except _NP_ERRORS as e:
-        _named(e, "divide")
+        _named(e, "divide", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Div((a if ar else None, b if br else None), (_asarray(bd), d)))
     return _make(d, None)
@@ -1038,7 +1242,7 @@ def power(a: Any, b: Any) -> Tensor:
     try:
         d = ad**bd  # the operator: NumPy fast-paths scalar exponents (x**2 is a square)
     except _NP_ERRORS as e:
-        _named(e, "power")
+        _named(e, "power", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         # as arrays: a list exponent would break the backward's ``b - 1``
         saved = (_asarray(ad), _asarray(bd), d)
@@ -1054,7 +1258,7 @@ def negative(x: Any) -> Tensor:
         >>> -fastdl.tensor([1.0])
         tensor([-1.])
     """
-    return -_as_tensor(x)
+    return -_checked_tensor(x, "negative")
 
 
 def square(x: Any) -> Tensor:
@@ -1065,7 +1269,7 @@ def square(x: Any) -> Tensor:
         >>> np.square(fastdl.tensor([3.0]))
         tensor([9.])
     """
-    x = _as_tensor(x)
+    x = _checked_tensor(x, "square")
     return x * x
 
 
@@ -1077,7 +1281,7 @@ def reciprocal(x: Any) -> Tensor:
         >>> np.reciprocal(fastdl.tensor([4.0]))
         tensor([0.25])
     """
-    x = _as_tensor(x)
+    x = _checked_tensor(x, "reciprocal")
     return divide(np.array(1, x.data.dtype), x)
 
 
@@ -1096,7 +1300,7 @@ def matmul(a: Any, b: Any) -> Tensor:
         try:
             ad = _asarray(a)
         except _NP_ERRORS as e:
-            _named(e, "matmul")
+            _named(e, "matmul", ("a", a))
         ar = False
     if isinstance(b, Tensor):
         bd = b.data
@@ -1105,20 +1309,28 @@ def matmul(a: Any, b: Any) -> Tensor:
         try:
             bd = _asarray(b)
         except _NP_ERRORS as e:
-            _named(e, "matmul")
+            _named(e, "matmul", ("b", b))
         br = False
     dt = ad.dtype
     if (dt is _F32 or dt is _F64) and bd.dtype is dt:
         d = _ops_matmul(ad, bd)  # the kernel call inline: this is the hot path of a model
     else:
         if not ad.ndim or not bd.ndim:
-            raise ValueError(
-                f"matmul(): operands must be at least 1-d, got shapes {ad.shape} and {bd.shape}"
+            raise arg_error(
+                "matmul", ("a", "b"), "be at least 1-d", f"shapes {ad.shape} and {bd.shape}"
             )
         try:
             d = P.matmul(ad, bd)
         except _NP_ERRORS as e:
-            _named(e, "matmul")
+            k = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
+            if ad.shape[-1] != k:
+                raise arg_error(
+                    "matmul",
+                    ("a", "b"),
+                    "have matching inner dimensions (a's last, b's second-to-last)",
+                    f"shapes {ad.shape} and {bd.shape} ({ad.shape[-1]} != {k})",
+                ) from None
+            _named(e, "matmul", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         ctx = _new(_MatMul)
         ctx.parents = (a if ar else None, b if br else None)
@@ -1181,7 +1393,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
         >>> fastdl.softmax(fastdl.tensor([0.0, 0.0])).tolist()
         [0.5, 0.5]
     """
-    x = _as_tensor(x)
+    x = _checked_tensor(x, "softmax")
     ax = _one_axis(axis, x.data.ndim, "softmax")
     d = P.softmax(x.data, ax)
     if x.requires_grad and _GradMode.enabled:
@@ -1197,7 +1409,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
         >>> fastdl.log_softmax(fastdl.tensor([0.0, 0.0])).exp()
         tensor([0.5, 0.5])
     """
-    x = _as_tensor(x)
+    x = _checked_tensor(x, "log_softmax")
     ax = _one_axis(axis, x.data.ndim, "log_softmax")
     d = P.log_softmax(x.data, ax)
     if x.requires_grad and _GradMode.enabled:
@@ -1213,7 +1425,7 @@ def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         >>> float(fastdl.logsumexp(fastdl.tensor([1000.0, 1000.0])))
         1000.693...
     """
-    x = _as_tensor(x)
+    x = _checked_tensor(x, "logsumexp")
     axes = _norm_axes(axis, x.data.ndim, "logsumexp")
     if x.data.dtype.kind not in "biufc":
         raise TypeError(f"logsumexp(): x must hold numbers, got dtype {x.data.dtype}")
@@ -1225,7 +1437,7 @@ def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         m = np.where(np.isfinite(m), m, np.zeros((), m.dtype))
         out = (x - m).exp().sum(axes, keepdims=True).log() + m
     except _NP_ERRORS as e:
-        _named(e, "logsumexp")
+        _named(e, "logsumexp", ("x", x), ("axis", axis))
     if not keepdims:
         out = out.reshape(_reduced_shape(x.data.shape, axes))
     return out
@@ -1249,7 +1461,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
             c = np.where(c, True, False)  # (b"\x00" is false: not so for asarray(dtype=bool))
         d = np.where(c, ad, bd)
     except _NP_ERRORS as e:
-        _named(e, "where")
+        _named(e, "where", ("cond", cond), ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Where((a if ar else None, b if br else None), c))
     return _make(d, None)
@@ -1284,7 +1496,7 @@ def _extreme(fn: Any, pick: Any, a: Any, b: Any) -> Tensor:
     try:
         d = fn(ad, bd)
     except _NP_ERRORS as e:
-        _named(e, fn.__name__)
+        _named(e, fn.__name__, ("a", a), ("b", b))
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
     if (ar or br) and _GradMode.enabled:
@@ -1301,7 +1513,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
         >>> fastdl.clip(fastdl.tensor([-2.0, 0.5, 2.0]), -1, 1)
         tensor([-1. ,  0.5,  1. ])
     """
-    out = _as_tensor(x)
+    out = _checked_tensor(x, "clip")
     if a_min is None and a_max is None:
         return out
     lo_t, hi_t = isinstance(a_min, Tensor), isinstance(a_max, Tensor)
@@ -1311,7 +1523,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
         try:  # no gradient: np.clip itself (its promotion, and its range rule for Python ints)
             return _make(np.clip(out.data, _data(a_min), _data(a_max)), None)
         except _NP_ERRORS as e:
-            _named(e, "clip")
+            _named(e, "clip", ("x", x), ("a_min", a_min), ("a_max", a_max))
     try:
         # NumPy promotes x and both bounds at once (int8 x, bounds 0.0 and a float16: float16)
         bounds = [_data(b) for b in (a_min, a_max) if b is not None]
@@ -1324,7 +1536,7 @@ def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Tensor:
         if a_max is not None:
             out = minimum(out, a_max)
     except _NP_ERRORS as e:
-        _named(e, "clip")
+        _named(e, "clip", ("x", x), ("a_min", a_min), ("a_max", a_max))
     return out
 
 
@@ -1348,7 +1560,7 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
         ax = 0 if flat else int(axis) % d.ndim
         sizes = [np.size(a) if flat else np.shape(a)[ax] for a in arrays]
     except _NP_ERRORS as e:
-        _named(e, "concatenate")
+        _named(e, "concatenate", ("tensors", tensors), ("axis", axis))
     need = [isinstance(t, Tensor) and t.requires_grad for t in ts]
     if any(need) and _GradMode.enabled:
         parents = tuple(t if n else None for t, n in zip(ts, need))
@@ -1365,17 +1577,17 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         tensor([[1., 2.]])
     """
     try:
-        ts = [_as_tensor(t) for t in tensors]
+        ts = [_checked_tensor(t, "stack", "tensors") for t in tensors]
         if not ts:
             raise ValueError("stack(): need at least one array to stack")
         nd = ts[0].data.ndim + 1
         ax = _one_axis(axis, nd, "stack")
-        shapes = {t.data.shape for t in ts}
-        if len(shapes) != 1:
-            raise ValueError(f"stack(): all input arrays must have the same shape, got {shapes}")
+        shapes = [t.data.shape for t in ts]
+        if len(set(shapes)) != 1:
+            raise arg_error("stack", "tensors", "hold tensors of one shape", f"shapes {shapes}")
         return concatenate([t.expand_dims(ax) for t in ts], axis=ax)
     except _NP_ERRORS as e:
-        _named(e, "stack")
+        _named(e, "stack", ("tensors", tensors), ("axis", axis))
 
 
 Tensor.__matmul__ = matmul  # type: ignore[assignment]  # one frame for ``a @ b``

@@ -8,6 +8,10 @@
   function and the argument.
 - ``out=`` must already be a writeable C-contiguous ndarray of the exact shape and dtype, or it
   is a ValueError: writing into a converted temporary would silently lose the result.
+
+Every bad-argument message in fastdl (ops, Tensor, nn, optim, data, train) is spelled by
+:func:`arg_error` ("fn(): argument 'x' must <expected>, got <actual>") with the actual value
+spelled by :func:`describe`; both run only on the failure path.
 """
 
 from __future__ import annotations
@@ -18,6 +22,49 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 F32, F64 = FLOAT_DTYPES
+
+
+def describe(x: Any) -> str:
+    """A short spelling of a bad argument's actual value: shape and dtype for arrays and
+    Tensors, the value of a short scalar, else the type's name."""
+    d = getattr(x, "data", None) if not isinstance(x, np.ndarray) else x
+    if isinstance(d, np.ndarray) and hasattr(x, "shape"):
+        kind = "array" if isinstance(x, np.ndarray) else type(x).__name__
+        return f"{kind} of shape {tuple(d.shape)} and dtype {d.dtype}"
+    if isinstance(x, (str, bytes)):
+        r = repr(x)
+        return f"{type(x).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
+    if x is None or isinstance(x, (bool, int, float, complex, np.generic)):
+        r = repr(x)
+        return r if len(r) <= 40 else f"{type(x).__name__} {r[:37]}..."
+    if isinstance(x, (list, tuple)) and x and all(hasattr(i, "shape") for i in x[:8]):
+        shapes = ", ".join(str(tuple(i.shape)) for i in x[:8])
+        return f"{type(x).__name__} of shapes [{shapes}{', ...' if len(x) > 8 else ''}]"
+    if isinstance(x, (list, tuple)) and len(x) <= 6:
+        r = repr(x)
+        if len(r) <= 40:
+            return f"{type(x).__name__} {r}"
+    return type(x).__name__
+
+
+def arg_error(fn: str, arg: Any, expected: str, actual: Any, cls: type = ValueError) -> Exception:
+    """The exception for a bad argument, in the one format every fastdl layer uses:
+    ``fn(): argument 'arg' must <expected>, got <actual>``.
+
+    ``arg`` is a name, or a tuple of names for a mismatch between arguments ("arguments 'a'
+    and 'b' must ..."). Returned, not raised, so the caller's ``raise`` shows in tracebacks.
+
+    Example:
+        >>> from fastdl.ops._checks import arg_error
+        >>> str(arg_error("relu", "x", "have dtype float32", "dtype int8", TypeError))
+        "relu(): argument 'x' must have dtype float32, got dtype int8"
+    """
+    if isinstance(arg, tuple):
+        names = [f"'{a}'" for a in arg]
+        who = "arguments " + (", ".join(names[:-1]) + " and " + names[-1])
+    else:
+        who = f"argument '{arg}'"
+    return cls(f"{fn}(): {who} must {expected}, got {actual}")
 
 
 def ready(a: Any) -> bool:
