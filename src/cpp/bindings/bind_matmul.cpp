@@ -159,10 +159,8 @@ py::array run(const py::array& a, const py::array& b, const py::object& out_obj,
   for (int64_t d = 0; d < nb; ++d) batch *= bshape[d];
 
   // Not default-constructed: py::array() allocates an empty float64 array (~60 ns a call).
-  py::array out =
-      out_obj.is_none()
-          ? py::array(py::array_t<T>(std::vector<py::ssize_t>(oshape.v, oshape.v + oshape.n)))
-          : checked_out<T>(out_obj, oshape, ash, bsh, a, b);
+  py::array out = out_obj.is_none() ? empty_array(py::dtype::of<T>(), int(oshape.n), oshape.v)
+                                    : checked_out<T>(out_obj, oshape, ash, bsh, a, b);
   const T* bias = nullptr;
   if (!bias_obj.is_none()) {
     py::array bias_arr = py::cast<py::array>(bias_obj);

@@ -39,14 +39,7 @@ void check_no_overlap(const py::array& out, const char* out_name, const py::arra
 }
 
 py::array fresh_like(const py::array& a) {
-  // One NumPy call on a's own shape: py::array(dtype, shape) builds shape and stride vectors
-  // first, a measurable part of a kernel call on a small array.
-  auto& api = py::detail::npy_api::get();
-  PyObject* r = api.PyArray_NewFromDescr_(api.PyArray_Type_, a.dtype().release().ptr(),
-                                          static_cast<int>(a.ndim()), a.shape(), nullptr, nullptr,
-                                          0, nullptr);
-  if (!r) throw py::error_already_set();
-  return py::reinterpret_steal<py::array>(r);
+  return empty_array(a.dtype(), int(a.ndim()), a.shape());
 }
 
 void copy_into(const py::array& src, py::array& dst) {

@@ -84,8 +84,11 @@ bool partial_overlap(const py::array& out, const py::array& in);
 // overlap.
 void check_no_overlap(const py::array& out, const char* out_name, const py::array& other,
                       const char* other_name, const char* fn, bool in_place_ok = false);
-// A new C-contiguous array with a's shape and dtype.
+// A new C-contiguous array with a's shape and dtype (memory from empty_array).
 py::array fresh_like(const py::array& a);
+// A new uninitialised C-contiguous array; from 1 MiB its memory comes from the block cache
+// (kernels/buffer_pool.h, bind_buffer_pool.cpp). Every output a binding allocates goes here.
+py::array empty_array(const py::dtype& dt, int nd, const py::ssize_t* shape);
 // Copies src's bytes into dst (same nbytes, both C-contiguous); call without the GIL is fine.
 void copy_into(const py::array& src, py::array& dst);
 
@@ -97,5 +100,6 @@ void init_batchnorm(py::module_& m);
 void init_optim(py::module_& m);
 void init_attention(py::module_& m);
 void init_softmax(py::module_& m);
+void init_buffer_pool(py::module_& m);
 
 }  // namespace fastdl::bind

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   b::init_optim(m);
   b::init_attention(m);
   b::init_softmax(m);
+  b::init_buffer_pool(m);
 }
