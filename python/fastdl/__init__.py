@@ -36,6 +36,7 @@ from .creation import (  # noqa: E402
 )
 from .functional import grad, value_and_grad  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
+from .memory import empty_cache, memory_stats  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .tensor import (  # noqa: E402
     Tensor,
@@ -77,6 +78,8 @@ __all__ = [
     "train",
     "save",
     "load",
+    "empty_cache",
+    "memory_stats",
     "__version__",
     # autograd
     "Tensor",

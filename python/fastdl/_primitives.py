@@ -18,6 +18,7 @@ import numpy as np
 from . import ops
 from .autograd import Node
 from .ops._checks import arg_error
+from .ops._checks import empty as _empty
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -349,7 +350,7 @@ def _expand_reduced(g, in_shape, axes, keepdims):
 def _broadcast(g, shape):
     """``g`` broadcast to ``shape`` as a fresh contiguous array (np.broadcast_to is a slow
     Python wrapper, and kernels downstream want contiguous input anyway)."""
-    out = np.empty(shape, g.dtype)
+    out = _empty(shape, g.dtype)
     out[...] = g
     return out
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._random import get_generator
+from .ops._checks import empty as _empty
 from .tensor import Tensor
 
 __all__ = [
@@ -75,7 +76,7 @@ def _leaf(fn: str, data: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 def _filled(fn: str, make: Any, shape: tuple, dtype: Any, default: Any, grad: bool) -> Tensor:
-    """``make(shape, dtype)`` (np.zeros, np.ones, np.empty) as a fresh leaf."""
+    """``make(shape, dtype)`` (np.zeros, np.ones, or the pooled empty) as a fresh leaf."""
     return _leaf(fn, make(shape, _dtype(fn, dtype, default)), grad)
 
 
@@ -141,7 +142,7 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.empty(2, 3).shape
         (2, 3)
     """
-    return _filled("empty", np.empty, _shape("empty", size), dtype, np.float32, requires_grad)
+    return _filled("empty", _empty, _shape("empty", size), dtype, np.float32, requires_grad)
 
 
 def _source_array(x: Any) -> np.ndarray:
@@ -198,7 +199,7 @@ def empty_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         (2, 3)
     """
     src = _source_array(x)
-    return _filled("empty_like", np.empty, src.shape, dtype, src.dtype, requires_grad)
+    return _filled("empty_like", _empty, src.shape, dtype, src.dtype, requires_grad)
 
 
 def _real(fn: str, name: str, v: Any) -> Any:

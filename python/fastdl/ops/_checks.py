@@ -8,6 +8,8 @@
   function and the argument.
 - ``out=`` must already be a writeable C-contiguous ndarray of the exact shape and dtype, or it
   is a ValueError: writing into a converted temporary would silently lose the result.
+- Outputs are allocated by :data:`empty` (never ``np.empty``): from 1 MiB their memory comes
+  from fastdl's block cache (see ``fastdl/memory.py``).
 
 Every bad-argument message in fastdl (ops, Tensor, nn, optim, data, train) is spelled by
 :func:`arg_error` ("fn(): argument 'x' must <expected>, got <actual>") with the actual value
@@ -19,6 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from .. import _core
+
+# The one allocator of the arrays fastdl returns: np.empty(shape, dtype) semantics, memory from
+# the block cache from 1 MiB on. The C function itself, so a fast path pays no Python frame
+# (it costs less than np.empty).
+empty = _core.empty
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 F32, F64 = FLOAT_DTYPES
@@ -156,7 +165,7 @@ def output(
     copied afterwards, so results never depend on the order the kernel visits elements.
     """
     if out is None:
-        return np.empty(shape, dtype), None
+        return empty(shape, dtype), None
     out = check_out(out, shape, dtype, fn)
     for a in inputs:
         if np.may_share_memory(out, a) and not (
@@ -164,7 +173,7 @@ def output(
             and a.shape == out.shape
             and a.strides == out.strides
         ):
-            return np.empty(shape, dtype), out
+            return empty(shape, dtype), out
     return out, None
 
 
@@ -178,7 +187,7 @@ def fast_out(out: Any, shape: tuple[int, ...], dtype: np.dtype):
     handles an ``out`` overlapping an input (``bind::partial_overlap`` in common.h).
     """
     if out is None:
-        return np.empty(shape, dtype)
+        return empty(shape, dtype)
     if (
         type(out) is np.ndarray
         and out.dtype is dtype

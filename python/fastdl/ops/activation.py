@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import F32, F64, fast_out, finish, output, prepare, ready
+from ._checks import F32, F64, empty, fast_out, finish, output, prepare, ready
 
 __all__ = [
     "ACTIVATIONS",
@@ -269,7 +269,7 @@ def bias_act_backward(
         raise ValueError(
             f"{fn}(): 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape, at least 1-d"
         )
-    gx = np.empty(ya.shape, dt)
-    gb = np.empty(ya.shape[-1:], dt)
+    gx = empty(ya.shape, dt)
+    gb = empty(ya.shape[-1:], dt)
     _bwd(act, ya, ga, gx, gb)
     return gx, gb

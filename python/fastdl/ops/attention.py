@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import as_kernel_input, as_ndarray, result_dtype
+from ._checks import as_kernel_input, as_ndarray, empty, result_dtype
 
 __all__ = ["attention", "attention_forward", "attention_backward"]
 
@@ -112,8 +112,8 @@ class _Problem:
         self.mask_index = self._index(m.shape[:-2])
 
     def forward(self) -> tuple[np.ndarray, np.ndarray]:
-        out = np.empty((self.bh, self.tq, self.dv), self.dtype)
-        lse = np.empty((self.bh, self.tq), self.dtype)
+        out = empty((self.bh, self.tq, self.dv), self.dtype)
+        lse = empty((self.bh, self.tq), self.dtype)
         _core.attention_forward(
             self.q, self.k, self.v, self.mask, self.q_index, self.k_index, self.v_index,
             self.mask_index, self.is_causal, self.scale, out, lse,
@@ -228,9 +228,9 @@ def attention_backward(
     g = extra["grad_out"].reshape(pr.bh, pr.tq, pr.dv)
     o = extra["out"].reshape(pr.bh, pr.tq, pr.dv)
     lse_a = extra["lse"].reshape(pr.bh, pr.tq)
-    dq = np.empty((pr.bh, pr.tq, pr.d), pr.dtype)
-    dk = np.empty((pr.bh, pr.tk, pr.d), pr.dtype)
-    dv = np.empty((pr.bh, pr.tk, pr.dv), pr.dtype)
+    dq = empty((pr.bh, pr.tq, pr.d), pr.dtype)
+    dk = empty((pr.bh, pr.tk, pr.d), pr.dtype)
+    dv = empty((pr.bh, pr.tk, pr.dv), pr.dtype)
     _core.attention_backward(
         g, pr.q, pr.k, pr.v, o, lse_a, pr.mask, pr.q_index, pr.k_index, pr.v_index,
         pr.mask_index, pr.is_causal, pr.scale, dq, dk, dv,

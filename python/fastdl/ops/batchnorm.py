@@ -25,7 +25,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import as_kernel_input, as_ndarray, ready, result_dtype
+from ._checks import as_kernel_input, as_ndarray, empty, ready, result_dtype
 
 __all__ = [
     "batch_norm_forward",
@@ -146,7 +146,7 @@ def batch_norm_forward(
             and _fast(running_mean, dt, c, True)
             and _fast(running_var, dt, c, True)
         ):
-            y, mean, invstd = np.empty(x.shape, dt), np.empty(c, dt), np.empty(c, dt)
+            y, mean, invstd = empty(x.shape, dt), empty(c, dt), empty(c, dt)
             _core.batch_norm_train(
                 x, weight, bias, y, mean, invstd, running_mean, running_var, eps, momentum
             )
@@ -171,9 +171,9 @@ def batch_norm_forward(
                 f"{xa.shape}"
             )
         rv, rv_user = _running_buffer(fn, "running_var", running_var, c, dt)
-    y = np.empty(xa.shape, dt)
-    mean = np.empty(c, dt)
-    invstd = np.empty(c, dt)
+    y = empty(xa.shape, dt)
+    mean = empty(c, dt)
+    invstd = empty(c, dt)
     if m == 0:  # PyTorch leaves the running statistics alone on an empty batch
         rm = rv = rm_user = rv_user = None
     _core.batch_norm_train(xa, w, b, y, mean, invstd, rm, rv, eps, momentum)
@@ -198,7 +198,7 @@ def batch_norm_stats(x: Any) -> tuple[np.ndarray, np.ndarray]:
     dt = result_dtype(fn, xa)
     xa = as_kernel_input(xa, dt)
     c = xa.shape[1]
-    mean, invstd, var = np.empty(c, dt), np.empty(c, dt), np.empty(c, dt)
+    mean, invstd, var = empty(c, dt), empty(c, dt), empty(c, dt)
     _core.batch_norm_train(xa, None, None, None, mean, invstd, None, None, 0.0, 0.0, var)
     return mean, var
 
@@ -233,7 +233,7 @@ def batch_norm_inference(
             and _fast(weight, dt, c)
             and _fast(bias, dt, c)
         ):
-            y = np.empty(x.shape, dt)
+            y = empty(x.shape, dt)
             _core.batch_norm_eval(x, running_mean, running_var, weight, bias, y, eps)
             return y
     fn = "batch_norm_inference"
@@ -255,7 +255,7 @@ def batch_norm_inference(
     dt = result_dtype(fn, xa, *[a for a in ch.values() if a is not None])
     xa = as_kernel_input(xa, dt)
     rm, rv, w, b = (None if a is None else as_kernel_input(a, dt) for a in ch.values())
-    y = np.empty(xa.shape, dt)
+    y = empty(xa.shape, dt)
     _core.batch_norm_eval(xa, rm, rv, w, b, y, eps)
     return y
 
@@ -303,9 +303,9 @@ def batch_norm_backward(
         dt, c = x.dtype, x.shape[1]
         if mean is not None and invstd is not None:
             if _fast(mean, dt, c) and _fast(invstd, dt, c) and _fast(weight, dt, c):
-                gx = np.empty(x.shape, dt) if output_mask[0] else None
-                gw = np.empty(c, dt) if output_mask[1] else None
-                gb = np.empty(c, dt) if output_mask[2] else None
+                gx = empty(x.shape, dt) if output_mask[0] else None
+                gw = empty(c, dt) if output_mask[1] else None
+                gb = empty(c, dt) if output_mask[2] else None
                 _core.batch_norm_backward(grad, x, mean, invstd, weight, gx, gw, gb, bool(training))
                 return gx, gw, gb
     fn = "batch_norm_backward"
@@ -330,8 +330,8 @@ def batch_norm_backward(
     ga = as_kernel_input(ga, dt)
     xa = as_kernel_input(xa, dt)
     m, s, w = (None if a is None else as_kernel_input(a, dt) for a in ch.values())
-    gx = np.empty(xa.shape, dt) if want_x else None
-    gw = np.empty(c, dt) if want_w else None
-    gb = np.empty(c, dt) if want_b else None
+    gx = empty(xa.shape, dt) if want_x else None
+    gw = empty(c, dt) if want_w else None
+    gb = empty(c, dt) if want_b else None
     _core.batch_norm_backward(ga, xa, m, s, w, gx, gw, gb, bool(training))
     return gx, gw, gb
