@@ -9,12 +9,15 @@ direction read x (and grad) twice; the second reads hit L3 only when the arrays 
 DRAM sizes its real traffic is ~8 * x.nbytes (outputs of 16 MiB or more are streamed, without
 a read-for-ownership).
 
-Every implementation allocates y and grad_x afresh on each call, as a training step does. Above
-glibc's 32 MiB mmap threshold each such array is new pages that the OS zeroes on first touch
-(~5-7 ms per 64 MiB with NumPy's huge pages; PyTorch's allocator asks for none), which is not
-memory traffic of the kernel: for the large 2-d shapes the peer "fastdl_prealloc" calls
-fastdl's kernels with preallocated outputs, interleaved with the others, to show the kernel's
-own GB/s (its ratio below 1.00x is the share of fastdl's time the fresh outputs cost).
+Every implementation allocates y and grad_x afresh on each call, as a training step does.
+fastdl's outputs come from its block cache (``fastdl.memory_stats``), so from the second step on
+they are memory that is already mapped. Peers for the large 2-d shapes isolate that:
+"fastdl_nopool" calls the same kernels into ``np.empty`` outputs (fastdl before the cache, or
+with ``FASTDL_CACHE_BYTES=0``): glibc hands freed chunks above its mmap threshold back to the
+OS and trims the heap top, so each step may page-fault and zero its outputs again (~5-7 ms per
+64 MiB), depending on the heap layout; "fastdl_prealloc" writes into preallocated outputs,
+the kernels' own GB/s. ``bench_memory.py`` runs these in processes with differently sized
+environments (which move the heap layout) and with the cache on and off.
 """
 
 from __future__ import annotations
@@ -85,12 +88,29 @@ def cases(torch) -> list[Case]:
             impls["torch"] = torch_bn
         big = len(shape) == 2 and shape[0] >= 4096
         if big:
+            impls["fastdl_nopool"] = nopool_bn(x, w, b, dy)
             impls["fastdl_prealloc"] = prealloc_bn(x, w, b, dy)
         name = "x".join(str(s) for s in shape)
         out.append(Case(f"bn fwd+bwd fp32 {name}", impls, bytes=5 * x.nbytes))
         if big:
             out.append(forward_case(torch, name, x, w, b, rm.copy(), rv.copy()))
     return out
+
+
+def nopool_bn(x, w, b, dy):
+    """fastdl's forward + backward kernels into fresh np.empty outputs (no block cache)."""
+    c = x.shape[1]
+    rm, rv = np.zeros(c, x.dtype), np.ones(c, x.dtype)
+
+    def run():
+        y = np.empty_like(x)
+        mean, invstd = np.empty(c, x.dtype), np.empty(c, x.dtype)
+        _core.batch_norm_train(x, w, b, y, mean, invstd, rm, rv, EPS, 0.1)
+        dx, dw, db = np.empty_like(x), np.empty(c, x.dtype), np.empty(c, x.dtype)
+        _core.batch_norm_backward(dy, x, mean, invstd, w, dx, dw, db, True)
+        return y, dx, dw, db
+
+    return run
 
 
 def prealloc_bn(x, w, b, dy):
