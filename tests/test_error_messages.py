@@ -366,6 +366,8 @@ NO_ARGUMENTS = {
     "fastdl.config",
     "fastdl.show_config",
     "fastdl.get_num_threads",
+    "fastdl.empty_cache",
+    "fastdl.memory_stats",
     "fastdl.get_generator",
     "fastdl.is_grad_enabled",
     "fastdl.no_grad",
