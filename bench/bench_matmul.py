@@ -8,6 +8,8 @@ preallocated output, so the table compares kernels plus per-call overhead, not a
 Run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for a fair NumPy:
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_matmul.py [--threads 1]
 Writes bench/results/matmul[_1t].{md,json} and a plot matmul[_1t].png of GFLOP/s against n.
+``--narrow`` runs the narrow set instead (outputs of 1..16 columns, matrix-vector, vector-matrix,
+tall-skinny A^T B) into matmul_narrow[_1t].*: where a BLAS switches to gemv-like kernels.
 With ``--threads 1 --cpu-time`` the calls are timed by the calling thread's CPU time instead of
 wall time (every peer then computes in that thread), which stays meaningful on a loaded shared
 machine; results go to matmul_1t_cpu.*.
@@ -44,6 +46,16 @@ MLP = (
 )
 
 
+# Narrow outputs: (m, k) of A against n = 1..16 columns of B; A read row-major (x W, the
+# classifier head) or through .T (h^T dY, the weight gradient of a narrow layer).
+NARROW_MK = ((128, 256), (1024, 256), (4096, 1024), (256, 64))
+NARROW_N = (1, 2, 3, 4, 5, 8, 10, 16)
+# Matrix-vector A b and b^T A (1-d b: NumPy calls sgemv), A row-major or transposed.
+GEMV_MK = ((256, 256), (1024, 1024), (4096, 1024), (4096, 64))
+# Tall-skinny A^T B: a long batch k reduced into a small m x n (weight gradients).
+TALL = ((8, 4096, 256), (10, 4096, 10), (256, 4096, 10), (64, 4096, 64))
+
+
 def _operand(rng, rows: int, cols: int, dtype, transposed: bool) -> np.ndarray:
     if transposed:  # a (cols, rows) array seen through .T, as backward passes use it
         return rng.standard_normal((cols, rows)).astype(dtype).T
@@ -51,15 +63,19 @@ def _operand(rng, rows: int, cols: int, dtype, transposed: bool) -> np.ndarray:
 
 
 def _matmul_case(name: str, a: np.ndarray, b: np.ndarray, torch, note: str = "") -> Case:
-    c = np.empty((a.shape[0], b.shape[1]), a.dtype)
+    c = np.empty(np.matmul(a, b).shape, a.dtype)  # 1-d operands drop their axis, as in NumPy
     impls = {
         "fastdl": lambda: ops.matmul(a, b, out=c),
         "numpy": lambda: np.matmul(a, b, out=c),
     }
     if torch is not None:
         ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
-        impls["torch"] = lambda: torch.matmul(ta, tb, out=tc)
-    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
+        if a.ndim == b.ndim == 2:
+            impls["torch"] = lambda: torch.matmul(ta, tb, out=tc)
+        else:  # torch resizes a 1-d out (with a warning): let it allocate
+            impls["torch"] = lambda: torch.matmul(ta, tb)
+    m, n = (a.shape[0] if a.ndim == 2 else 1), (b.shape[1] if b.ndim == 2 else 1)
+    flops = 2.0 * m * a.shape[-1] * n
     return Case(name, impls, flops=flops, note=note)
 
 
@@ -89,6 +105,30 @@ def cases(torch) -> list[Case]:
         tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w.T.copy()), torch.from_numpy(bias)
         impls["torch"] = lambda: torch.relu(torch.nn.functional.linear(tx, tw, tb))
     out.append(Case("linear+relu 128x784x256", impls, flops=2.0 * 128 * 784 * 256))
+    return out
+
+
+def narrow_cases(torch) -> list[Case]:
+    rng = np.random.default_rng(1)
+    out = []
+    f32 = np.float32
+    for m, k in NARROW_MK:
+        for n in NARROW_N:
+            a, b = _operand(rng, m, k, f32, False), _operand(rng, k, n, f32, False)
+            out.append(_matmul_case(f"narrow {m}x{k}x{n}", a, b, torch))
+    for m, k in NARROW_MK[:2]:
+        for n in (1, 4, 10):
+            a, b = _operand(rng, m, k, f32, True), _operand(rng, k, n, f32, False)
+            out.append(_matmul_case(f"narrow AT {m}x{k}x{n}", a, b, torch))
+    for m, k in GEMV_MK:
+        for ta in (False, True):
+            a, v = _operand(rng, m, k, f32, ta), rng.standard_normal(k).astype(f32)
+            out.append(_matmul_case(f"gemv {'AT' if ta else 'A'} {m}x{k} . v", a, v, torch))
+        w, u = _operand(rng, k, m, f32, False), rng.standard_normal(k).astype(f32)
+        out.append(_matmul_case(f"gevm v . B {k}x{m}", u, w, torch))
+    for m, k, n in TALL:
+        a, b = _operand(rng, m, k, f32, True), _operand(rng, k, n, f32, False)
+        out.append(_matmul_case(f"tall AT {m}x{k}x{n}", a, b, torch))
     return out
 
 
@@ -161,23 +201,27 @@ def _thread_time_calls(fn, number: int) -> float:
 
 if __name__ == "__main__":
     cpu_time = "--cpu-time" in sys.argv
-    if cpu_time:
-        sys.argv.remove("--cpu-time")
+    narrow = "--narrow" in sys.argv
+    for flag in ("--cpu-time", "--narrow"):
+        if flag in sys.argv:
+            sys.argv.remove(flag)
     args = setup()
-    name = "matmul" if args.threads != 1 else "matmul_1t"
+    name = ("matmul_narrow" if narrow else "matmul") + ("_1t" if args.threads == 1 else "")
     if cpu_time:
         if args.threads != 1:
             raise SystemExit("--cpu-time needs --threads 1 (other threads' time is not counted)")
         harness._time_calls = _thread_time_calls
         name += "_cpu"
     load_before = os.getloadavg()
-    title = f"matmul ({args.threads} threads{', thread CPU time' if cpu_time else ''})"
-    rows = main(name, title, cases(try_torch(args.threads)), args)
+    title = f"matmul{' narrow' if narrow else ''} ({args.threads} threads"
+    title += f"{', thread CPU time' if cpu_time else ''})"
+    make = narrow_cases if narrow else cases
+    rows = main(name, title, make(try_torch(args.threads)), args)
     md = RESULTS / f"{name}.md"
     md.write_text(
         md.read_text() + peak_table(rows, args.threads) + load_note(load_before, os.getloadavg())
     )
-    if rows:
+    if rows and not narrow:
         plot(rows, RESULTS / f"{name}.png", args.threads)
         print(f"wrote {RESULTS / (name + '.png')}")
     fastdl.set_num_threads(args.threads)

@@ -290,13 +290,7 @@ void pack_a(T* dst, const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc
 // output register), so B^T is packed at vector speed instead of one scalar store per element.
 // Each of the L source rows gives one cache line per tile, in a pattern the hardware prefetcher
 // misses: the line 4 tiles ahead is prefetched (10x256x128 with B^T: 5.2 -> 4.9 us).
-inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  __m512 r[16];
-#pragma GCC unroll 16
-  for (int i = 0; i < 16; ++i) {
-    r[i] = _mm512_loadu_ps(src + i * lds);
-    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 16), _MM_HINT_T0);
-  }
+inline __attribute__((always_inline)) void transpose16(__m512 (&r)[16]) {
 #pragma GCC unroll 4
   for (int b = 1; b < 16; b *= 2) {
     alignas(64) int32_t lo[16], hi[16];
@@ -313,17 +307,33 @@ inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ld
       r[i] = x;
     }
   }
+}
+
+inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    r[i] = _mm512_loadu_ps(src + i * lds);
+    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 16), _MM_HINT_T0);
+  }
+  transpose16(r);
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
 }
 
-inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t ldd) {
-  __m512d r[8];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_loadu_pd(src + i * lds);
-    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 8), _MM_HINT_T0);
-  }
+// The first h rows of src (n <= 16 columns each, unit column stride) transposed into n rows of
+// 16 at dst, zeros past row h.
+inline void transpose_rows(const float* src, int64_t lds, int64_t h, int64_t n, float* dst) {
+  const __mmask16 mk = __mmask16((1u << n) - 1);
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i)
+    r[i] = i < h ? _mm512_maskz_loadu_ps(mk, src + i * lds) : _mm512_setzero_ps();
+  transpose16(r);
+  for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(dst + j * 16, r[j]);
+}
+
+inline __attribute__((always_inline)) void transpose8(__m512d (&r)[8]) {
 #pragma GCC unroll 3
   for (int b = 1; b < 8; b *= 2) {
     alignas(64) int64_t lo[8], hi[8];
@@ -340,8 +350,28 @@ inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t 
       r[i] = x;
     }
   }
+}
+
+inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t ldd) {
+  __m512d r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_loadu_pd(src + i * lds);
+    _mm_prefetch(reinterpret_cast<const char*>(src + i * lds + 4 * 8), _MM_HINT_T0);
+  }
+  transpose8(r);
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i) _mm512_storeu_pd(dst + i * ldd, r[i]);
+}
+
+inline void transpose_rows(const double* src, int64_t lds, int64_t h, int64_t n, double* dst) {
+  const __mmask8 mk = __mmask8((1u << n) - 1);
+  __m512d r[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    r[i] = i < h ? _mm512_maskz_loadu_pd(mk, src + i * lds) : _mm512_setzero_pd();
+  transpose8(r);
+  for (int64_t j = 0; j < n; ++j) _mm512_storeu_pd(dst + j * 8, r[j]);
 }
 #endif
 
@@ -428,6 +458,332 @@ void epilogue(Act act, T* c, int64_t ldc, const T* bias, int64_t rows, int64_t c
   } else {
     bias_act_block_f64(act, c, ldc, bias, rows, cols);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Narrow products: lanes along k. When C has a few columns (n <= kDotN) and the rows of A are
+// contiguous, lanes along n would sit mostly idle and every FMA would need its own broadcast of
+// an A element (the kernel above is then load-bound: 0.3-0.8x OpenBLAS at n <= 8). Here each
+// C element is a dot product of a row of A with a column of B: R rows x N columns of vector
+// accumulators, each holding L partial sums over k, reduced by a fixed tree (hsum) at the end.
+// A chunk of L values of k costs R + N loads for R * N FMAs. B is packed chunk-major,
+// bp[(p / L) * N * L + j * L + p % L] = B[p, j], zeros past k, so the N vectors of a chunk sit at
+// constant offsets from one pointer. Every C element is summed the same way whatever the rows
+// around it: the bits do not depend on how rows are cut into tiles or chunks.
+
+#if defined(__AVX512F__)
+constexpr int kDotRegs = 32;
+#elif defined(__AVX2__)
+constexpr int kDotRegs = 16;
+#else
+constexpr int kDotRegs = 16;
+#endif
+
+// Widest N the dot kernels are compiled for: one output vector per row.
+template <class T>
+constexpr int kDotMaxN = Vec<T>::L > 1 ? Vec<T>::L : 8;
+// Widest n sent to them, where they beat the broadcast kernel (thread CPU time, 128..4096 x
+// 256..1024 A): with few rows per tile at large N the dot kernel is load-bound too, and its
+// few A streams fall behind from L3 (AVX-512 fp32 n = 12 at 4096x1024: 0.9 ms vs 0.73).
+#if defined(__AVX512F__)
+template <class T>
+constexpr int64_t kDotUseN = sizeof(T) == 4 ? 11 : 6;
+#elif defined(__AVX2__)
+template <class T>
+constexpr int64_t kDotUseN = sizeof(T) == 4 ? 8 : 3;
+#else
+template <class T>
+constexpr int64_t kDotUseN = 4;
+#endif
+
+// Rows per tile: R * N accumulators, R rows of A and one B vector in registers, R <= 8.
+constexpr int dot_rows(int n) {
+  const int r = (kDotRegs - 2) / (n + 1);
+  return r < 1 ? 1 : (r > 8 ? 8 : r);
+}
+
+// c[j * ccs] = sum of the lanes of v[j], j < N, by a fixed tree.
+#if defined(__AVX512F__)
+template <int N>
+inline
+    __attribute__((always_inline)) void hsum_store(const __m512 (&acc)[N], float* c, int64_t ccs) {
+  __m512 v[16], s[8], u[4], y[2];
+#pragma GCC unroll 16
+  for (int j = 0; j < 16; ++j) v[j] = j < N ? acc[j] : _mm512_setzero_ps();
+  // Stage 1: per 128-bit block [v0 v1 v0 v1]; 2: [v0 v1 v2 v3]; 3 and 4 add the blocks.
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    s[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const __m512d x = _mm512_castps_pd(s[2 * i]), z = _mm512_castps_pd(s[2 * i + 1]);
+    u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, z)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, z)));
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i)
+    y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512 r = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  if (ccs == 1) {
+    _mm512_mask_storeu_ps(c, __mmask16((1u << N) - 1), r);
+  } else {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, r);
+    for (int j = 0; j < N; ++j) c[j * ccs] = t[j];
+  }
+}
+
+template <int N>
+inline __attribute__((always_inline)) void hsum_store(const __m512d (&acc)[N], double* c,
+                                                      int64_t ccs) {
+  __m512d v[8], s[4], y[2];
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) v[j] = j < N ? acc[j] : _mm512_setzero_pd();
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)
+    s[i] = _mm512_add_pd(_mm512_unpacklo_pd(v[2 * i], v[2 * i + 1]),
+                         _mm512_unpackhi_pd(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i)
+    y[i] = _mm512_add_pd(_mm512_shuffle_f64x2(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f64x2(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512d r = _mm512_add_pd(_mm512_shuffle_f64x2(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_f64x2(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  if (ccs == 1) {
+    _mm512_mask_storeu_pd(c, __mmask8((1u << N) - 1), r);
+  } else {
+    alignas(64) double t[8];
+    _mm512_store_pd(t, r);
+    for (int j = 0; j < N; ++j) c[j * ccs] = t[j];
+  }
+}
+
+#elif defined(__AVX2__)
+template <int N>
+inline
+    __attribute__((always_inline)) void hsum_store(const __m256 (&acc)[N], float* c, int64_t ccs) {
+  __m256 v[8], s[4], u[2];
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) v[j] = j < N ? acc[j] : _mm256_setzero_ps();
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)
+    s[i] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                         _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i) {
+    const __m256d x = _mm256_castps_pd(s[2 * i]), z = _mm256_castps_pd(s[2 * i + 1]);
+    u[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(x, z)),
+                         _mm256_castpd_ps(_mm256_unpackhi_pd(x, z)));
+  }
+  const __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(u[0], u[1], 0x20),
+                                 _mm256_permute2f128_ps(u[0], u[1], 0x31));
+  alignas(32) float t[8];
+  _mm256_store_ps(t, r);
+  for (int j = 0; j < N; ++j) c[j * ccs] = t[j];
+}
+
+template <int N>
+inline __attribute__((always_inline)) void hsum_store(const __m256d (&acc)[N], double* c,
+                                                      int64_t ccs) {
+  __m256d v[4], s[2];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) v[j] = j < N ? acc[j] : _mm256_setzero_pd();
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i)
+    s[i] = _mm256_add_pd(_mm256_unpacklo_pd(v[2 * i], v[2 * i + 1]),
+                         _mm256_unpackhi_pd(v[2 * i], v[2 * i + 1]));
+  const __m256d r = _mm256_add_pd(_mm256_permute2f128_pd(s[0], s[1], 0x20),
+                                  _mm256_permute2f128_pd(s[0], s[1], 0x31));
+  alignas(32) double t[4];
+  _mm256_store_pd(t, r);
+  for (int j = 0; j < N; ++j) c[j * ccs] = t[j];
+}
+
+#else
+template <int N, class T>
+inline void hsum_store(const T (&acc)[N], T* c, int64_t ccs) {
+  for (int j = 0; j < N; ++j) c[j * ccs] = acc[j];
+}
+#endif
+
+// Cd[0:R, 0:N] = A[0:R, 0:k] B[0:k, 0:N] with A[r, p] = a[r * rsa + p], B packed as above and
+// Cd[r, j] = c[r * crs + j * ccs].
+template <class T>
+using DotFn = void (*)(int64_t k, const T* a, int64_t rsa, const T* bp, T* c, int64_t crs,
+                       int64_t ccs);
+
+template <class T, int R, int N>
+void dot_tile(int64_t k, const T* a, int64_t rsa, const T* bp, T* c, int64_t crs, int64_t ccs) {
+  using V = Vec<T>;
+  using Rg = typename V::R;
+  constexpr int L = V::L;
+  Rg acc[R][N];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) acc[r][j] = V::zero();
+  const T* ar[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) ar[r] = a + r * rsa;
+  int64_t p = 0;
+  for (; p + L <= k; p += L) {
+    Rg av[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      av[r] = V::load(ar[r] + p);
+#if defined(__AVX512F__) || defined(__AVX2__)
+      // Rows far apart are separate streams; with few of them (R = 2 at N = 10) the hardware
+      // prefetcher alone left an L3-resident 4096x1024 A at 20 GB/s (8 lines ahead: 2x faster).
+      _mm_prefetch(reinterpret_cast<const char*>(ar[r] + p) + 512, _MM_HINT_T0);
+#endif
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) {
+      const Rg bv = V::load(bp + j * L);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = V::fma(av[r], bv, acc[r][j]);
+    }
+    bp += N * L;
+  }
+  if (p < k) {  // the packed B is zero here; A is read only up to k
+    const typename V::M mk = V::mask(k - p);
+    Rg av[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) av[r] = V::mload(mk, ar[r] + p);
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) {
+      const Rg bv = V::load(bp + j * L);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][j] = V::fma(av[r], bv, acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) hsum_store<N>(acc[r], c + r * crs, ccs);
+}
+
+// Index N - 1: full tiles of dot_rows(N) rows, and single rows for the ragged end.
+template <class T, size_t... I>
+constexpr FnTable<DotFn<T>, sizeof...(I)> make_dots(std::index_sequence<I...>) {
+  return {{&dot_tile<T, dot_rows(int(I) + 1), int(I) + 1>...}};
+}
+template <class T, size_t... I>
+constexpr FnTable<DotFn<T>, sizeof...(I)> make_dots1(std::index_sequence<I...>) {
+  return {{&dot_tile<T, 1, int(I) + 1>...}};
+}
+template <class T>
+constexpr FnTable<DotFn<T>, kDotMaxN<T>> kDots =
+    make_dots<T>(std::make_index_sequence<kDotMaxN<T>>{});
+template <class T>
+constexpr FnTable<DotFn<T>, kDotMaxN<T>> kDots1 =
+    make_dots1<T>(std::make_index_sequence<kDotMaxN<T>>{});
+
+// B[0:k, 0:n] (B[p, j] = b[p * rsb + j * csb]) -> the chunk-major layout above: each chunk
+// of L rows of B is transposed (in registers when B's rows are contiguous; the scalar loop cost
+// ~1.5 cycles an element, 15% of a 128x256x8 product).
+template <class T>
+void pack_dot(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t k, int64_t n) {
+  constexpr int L = Vec<T>::L;
+  for (int64_t p0 = 0; p0 < k; p0 += L) {
+    const int64_t h = imin(L, k - p0);
+    T* d = dst + p0 * n;
+    const T* s = b + p0 * rsb;
+#if defined(__AVX512F__)
+    if (csb == 1 && n >= 4) {  // below 4 columns the 64 permutes cost more than scalar copies
+      transpose_rows(s, rsb, h, n, d);
+      continue;
+    }
+#endif
+    if (rsb == 1) {  // columns of B contiguous: copies
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t l = 0; l < h; ++l) d[j * L + l] = s[j * csb + l];
+    } else {
+      for (int64_t l = 0; l < h; ++l)
+        for (int64_t j = 0; j < n; ++j) d[j * L + l] = s[l * rsb + j * csb];
+    }
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t l = h; l < L; ++l) d[j * L + l] = T(0);
+  }
+}
+
+// Cd = Ad Bd for `batch` products of rows x k by k x n (n <= kDotMaxN), Ad[r, p] =
+// a[r * rsa + p], Bd[p, j] = b[p * rsb + j * csb]. Cd[r, j] = c[r * crs + j * ccs] in batch t
+// at c + t * cbs. With transposed_c the caller's C is Cd^T (its bias runs along r).
+template <class T>
+void dot_gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t rows, int64_t n,
+              int64_t k, const T* a, int64_t rsa, const T* b, int64_t rsb, int64_t csb, T* c,
+              int64_t crs, int64_t ccs, int64_t cbs, const T* bias, Act act, bool transposed_c) {
+  constexpr int L = Vec<T>::L;
+  const int R = dot_rows(int(n));
+  const DotFn<T> full = kDots<T>.f[n - 1], one = kDots1<T>.f[n - 1];
+  const bool epi = bias != nullptr || act != Act::none;
+  const int64_t tiles = (rows + R - 1) / R;
+  const double flops = 2.0 * double(rows) * double(n) * double(k);
+  int64_t per = int64_t(flops / double(1 << 21));  // chunks of >= ~2 MFLOP, as make_grid
+  if (per > 8) per = 8;
+  if (per > 1) per &= ~int64_t(1);
+  if (batch >= 8 || per < 1) per = 1;
+  if (per > tiles) per = tiles;
+  const size_t pbytes = sizeof(T) * size_t((k + L - 1) / L * L) * size_t(n);
+  const int64_t work = int64_t(flops * double(batch) / 8.0);
+  parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      const int64_t t = ch / per, i = ch % per;
+      const int64_t r0 = i * tiles / per * R, r1 = imin(rows, (i + 1) * tiles / per * R);
+      const T* at = a + (a_off ? a_off[t] : 0);
+      T* bp = static_cast<T*>(scratch(pbytes));
+      pack_dot(bp, b + (b_off ? b_off[t] : 0), rsb, csb, k, n);
+      T* ct = c + t * cbs;
+      int64_t r = r0;
+      for (; r + R <= r1; r += R) {
+        full(k, at + r * rsa, rsa, bp, ct + r * crs, crs, ccs);
+        if (epi && !transposed_c) epilogue(act, ct + r * crs, crs, bias, R, n);
+      }
+      for (; r < r1; ++r) {
+        one(k, at + r * rsa, rsa, bp, ct + r * crs, crs, ccs);
+        if (epi && !transposed_c) epilogue(act, ct + r * crs, crs, bias, 1, n);
+      }
+      if (epi && transposed_c) epilogue(act, ct + r0, ccs, bias ? bias + r0 : nullptr, n, r1 - r0);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One or two rows of C from B with contiguous rows (v B, the vector-matrix product): each row
+// of B is used once, so nothing is packed or K-blocked, and the panels are wide (8 / M vectors)
+// so that enough independent FMA chains hide the FMA latency (2 chains ran at a quarter of
+// the FMA rate).
+template <class T, int M>
+void short_gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t n, int64_t k,
+                const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb, T* c, const T* bias,
+                Act act) {
+  constexpr int NV = 8 / M;
+  constexpr int64_t W = NV * Vec<T>::L;
+  const bool epi = bias != nullptr || act != Act::none;
+  const int64_t panels = (n + W - 1) / W;
+  const double flops = 2.0 * double(M) * double(n) * double(k);
+  int64_t per = int64_t(flops / double(1 << 21));
+  if (per > 8) per = 8;
+  if (per > 1) per &= ~int64_t(1);
+  if (batch >= 8 || per < 1) per = 1;
+  if (per > panels) per = panels;
+  const int64_t work = int64_t(flops * double(batch) / 8.0);
+  parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t ch = lo; ch < hi; ++ch) {
+      const int64_t t = ch / per, i = ch % per;
+      const int64_t j0 = i * panels / per * W, j1 = imin(n, (i + 1) * panels / per * W);
+      const T* at = a + (a_off ? a_off[t] : 0);
+      const T* bt = b + (b_off ? b_off[t] : 0);
+      T* ct = c + t * M * n;
+      for (int64_t j = j0; j < j1; j += W) {
+        const int64_t w = imin(W, j1 - j);
+        ukr<T, M, NV, false>(k, at, rsa, csa, bt + j, rsb, ct + j, n, w, false);
+        if (epi) epilogue(act, ct + j, n, bias ? bias + j : nullptr, M, w);
+      }
+    }
+  });
 }
 
 // C[m0:m1, n0:n1] for one matrix of the batch.
@@ -546,6 +902,18 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
     if (bias || act != Act::none) epilogue(act, c, n, bias, batch * m, n);
     return;
   }
+  // Narrow C with contiguous rows of A (x W for a small layer, A v): lanes along k. For one or
+  // two rows from a row-major B the short path below needs no packing.
+  if (n <= kDotUseN<T> && csa == 1 && (m > 2 || n == 1 || csb != 1)) {
+    dot_gemm<T>(batch, a_off, b_off, m, n, k, a, rsa, b, rsb, csb, c, n, 1, m * n, bias, act,
+                false);
+    return;
+  }
+  // A few rows of C with contiguous columns of B (v W^T): C^T = B^T A^T the same way.
+  if (m <= kDotUseN<T> && rsb == 1) {
+    dot_gemm<T>(batch, b_off, a_off, n, m, k, b, csb, a, csa, rsa, c, 1, n, m * n, bias, act, true);
+    return;
+  }
   // Narrow C (a few columns) with A stored transposed, as in x^T dY for a small layer: the
   // vector lanes would be mostly idle along n, so compute C^T = B^T A^T, whose rows run along
   // m and whose B operand (A^T) has contiguous rows, into a buffer, and transpose it out.
@@ -561,24 +929,25 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
       return;
     }
   }
-  // C = A B with one column is C^T = B^T A^T with one row: the vector lanes then run along m.
-  if (n == 1 && m > 1 && bias == nullptr) {
-    const T* t = a;
-    a = b;
-    b = t;
-    const int64_t* to = a_off;
-    a_off = b_off;
-    b_off = to;
-    const int64_t ra = rsa, ca = csa;
-    rsa = csb;
-    csa = rsb;
-    rsb = ca;
-    csb = ra;
-    n = m;
-    m = 1;
+  // C = A B with one column is C^T = B^T A^T with one row (A's columns contiguous here, else
+  // the dot path took it): the lanes then run along m. C^T has C's bytes; the one-element bias
+  // is added after.
+  if (n == 1 && m > 1) {
+    gemm<T>(batch, b_off, a_off, 1, m, k, b, csb, rsb, a, csa, rsa, c, nullptr, Act::none);
+    if (bias || act != Act::none) epilogue(act, c, 1, bias, batch * m, 1);
+    return;
   }
-  if (n == 1) csb = 1;  // one column: its stride is never used
-  if (m == 1) rsa = 1;  // one row: likewise
+  if (m == 1) rsa = 1;  // one row: its stride is never used
+  if (n == 1) csb = 1;  // one column: likewise
+  // One or two rows from B with contiguous rows: wide panels, nothing packed.
+  if (m <= 2 && csb == 1) {
+    if (m == 1) {
+      short_gemm<T, 1>(batch, a_off, b_off, n, k, a, rsa, csa, b, rsb, c, bias, act);
+    } else {
+      short_gemm<T, 2>(batch, a_off, b_off, n, k, a, rsa, csa, b, rsb, c, bias, act);
+    }
+    return;
+  }
   Problem<T> P{m, n, k, rsa, csa, rsb, csb, bias, act, false, false};
   // The micro-kernel only broadcasts single elements of A, so A is read in place unless
   // neither of its strides is 1 (then each cache line would serve one element). B is packed
