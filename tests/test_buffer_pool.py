@@ -136,6 +136,14 @@ def test_smallest_fitting_block_is_taken(pool):
     assert addr(_core.empty((5 * MIB + 1,), np.uint8)) == pc
 
 
+def test_of_equal_blocks_the_most_recently_freed_comes_first(pool):
+    a, b, c = (_core.empty((2 * MIB,), np.uint8) for _ in range(3))
+    pa, pb, pc = addr(a), addr(b), addr(c)
+    del b, c, a  # freed in the order b, c, a
+    x, y, z = (_core.empty((2 * MIB,), np.uint8) for _ in range(3))
+    assert (addr(x), addr(y), addr(z)) == (pa, pc, pb)
+
+
 # ------------------------------------------------------------------------------ array facts
 
 DTYPES = [

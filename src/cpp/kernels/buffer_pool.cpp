@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -135,6 +136,8 @@ void* acquire(size_t nbytes, size_t* block_bytes) {
     if (P.limit_bytes == 0) return nullptr;
     auto it = P.free.lower_bound(n);
     if (it != P.free.end() && it->first <= n + n / 4) {
+      // Of equal blocks the most recently freed: up to L3 size its lines may still be cached.
+      it = std::prev(P.free.upper_bound(it->first));
       void* p = it->second.p;
       *block_bytes = it->first;
       P.st.cached_bytes -= it->first;

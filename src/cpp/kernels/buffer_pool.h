@@ -10,7 +10,8 @@
 // - Blocks come from mmap (page aligned; 2 MiB aligned and madvise(MADV_HUGEPAGE) from
 //   kHugeFrom bytes), never from the malloc heap, so they never interfere with its trimming.
 // - A freed block is cached; an acquire takes the smallest cached block that fits when it
-//   wastes at most a quarter of the request, else maps a new one.
+//   wastes at most a quarter of the request (of equal ones the most recently freed), else maps
+//   a new one.
 // - At most limit() bytes are cached; past it the least recently freed blocks are unmapped.
 // - Thread-safe (one mutex; every entry point may be called from any thread) and fork-safe
 //   (the mutex is held across fork(); the child inherits the cache, copy-on-write).
