@@ -20,6 +20,7 @@ from conftest import using_threads
 
 import fastdl
 from fastdl import _core, ops
+from fastdl.autograd import Function
 
 MIB = 1 << 20
 MIN = _core._pool_stats()["min_bytes"]
@@ -31,11 +32,10 @@ def addr(a: np.ndarray) -> int:
 
 
 def pooled(a: np.ndarray) -> bool:
-    """True when a's memory is a cache block (its base chain ends at the block's capsule)."""
-    base = a
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return base is not None and "fastdl.pool_block" in repr(base)
+    """True when a's memory is a cache block (a view's base is the array that owns it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return type(a.base) is _core._CacheBlock
 
 
 @pytest.fixture
@@ -142,6 +142,42 @@ def test_of_equal_blocks_the_most_recently_freed_comes_first(pool):
     del b, c, a  # freed in the order b, c, a
     x, y, z = (_core.empty((2 * MIB,), np.uint8) for _ in range(3))
     assert (addr(x), addr(y), addr(z)) == (pa, pc, pb)
+
+
+def test_the_block_object(pool):
+    a = _core.empty((MIB,), np.float32)
+    assert repr(a.base).startswith("<fastdl cache block of 4194304 bytes at 0x")
+    assert a[5:].base is a and a.reshape(2, -1).T.base is a  # views hold the array
+    if sys.version_info >= (3, 10):
+        with pytest.raises(TypeError):
+            _core._CacheBlock()
+
+
+class _SameGradTwice(Function):
+    """Returns one pooled array and a view of it as the gradients of its two inputs."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        buf = ops.relu(g)
+        return buf, buf[...]
+
+
+def test_autograd_adopts_a_pooled_gradient_only_when_alone_on_its_block(pool):
+    x = fastdl.tensor(np.ones((1024, 512), np.float32), requires_grad=True)
+    fastdl.relu(x).backward(np.ones((1024, 512), np.float32))
+    assert pooled(x.grad.data)  # relu_backward's output became the gradient, no copy
+    a, b = (fastdl.tensor(np.ones((512, 512), np.float32), requires_grad=True) for _ in "ab")
+    _SameGradTwice.apply(a, b).backward(np.ones((512, 512), np.float32))
+    # the view holds buf: neither may be adopted, else the second backward's in-place
+    # accumulation into one would change the other
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    _SameGradTwice.apply(a, b).backward(np.ones((512, 512), np.float32))
+    np.testing.assert_array_equal(a.grad.data, 2)
+    np.testing.assert_array_equal(b.grad.data, 2)
 
 
 # ------------------------------------------------------------------------------ array facts

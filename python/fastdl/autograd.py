@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
-from .ops._checks import arg_error
+from .ops._checks import CacheBlock, arg_error
 
 __all__ = [
     "Function",
@@ -181,9 +181,10 @@ def _accumulate(leaf: Any, g: Any, owned: bool) -> None:
     """Add ``g`` into ``leaf.grad``, created on first use in the leaf's dtype.
 
     ``owned``: nothing but the engine refers to ``g``, so a fresh contiguous array of the
-    right dtype becomes the gradient as it is (no copy: later backwards add into it in place,
-    which is safe only because no one else can see it). Anything else (a view, the seed the
-    caller passed, an array a node also returned for another input) is copied.
+    right dtype (owning its memory or a cache block) becomes the gradient as it is
+    (no copy: later backwards add into it in place, which is safe only because no one else can
+    see it). Anything else (a view, the seed the caller passed, an array a node also returned
+    for another input) is copied.
     """
     gt = leaf.grad
     if gt is None:
@@ -192,7 +193,10 @@ def _accumulate(leaf: Any, g: Any, owned: bool) -> None:
             owned
             and type(g) is _ndarray
             and g.dtype is dt
-            and g.base is None
+            and (
+                g.base is None  # owns its memory, or owns a cache block (views of it would
+                or type(g.base) is CacheBlock  # hold g itself, and g is owned)
+            )
             and g.flags.c_contiguous
             and g.flags.writeable
         ):

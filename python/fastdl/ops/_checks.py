@@ -28,6 +28,8 @@ from .. import _core
 # the block cache from 1 MiB on. The C function itself, so a fast path pays no Python frame
 # (it costs less than np.empty).
 empty = _core.empty
+# The type of a pooled array's .base (its block; views of the array have the array as base).
+CacheBlock = _core._CacheBlock
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 F32, F64 = FLOAT_DTYPES

@@ -1,9 +1,12 @@
 // NumPy arrays whose memory comes from the block cache (kernels/buffer_pool.h).
 //
-// A pooled array does not own its data: its `base` is a capsule holding the block, and the
-// capsule's destructor gives the block back. NumPy points every view, slice and reshape of the
-// array at that same capsule, and buffer exports (memoryview) keep the array alive, so a block
-// is reused only once nothing can reach its memory.
+// A pooled array does not own its data: its `base` is a small _core._CacheBlock object holding
+// the block, whose destructor gives the block back. Views, slices and reshapes of the array
+// have the array as their base, buffer exports (memoryview) hold it too, so a block is reused
+// only once nothing can reach its memory. A type of our own (not a capsule) lets Python tell
+// an array that owns a block from a view of someone else's memory by `type(a.base)` (the
+// autograd engine adopts the former as a gradient without copying, as it does arrays that own
+// their data).
 #include <cstdlib>
 #include <string>
 
@@ -14,13 +17,40 @@ namespace fastdl::bind {
 
 namespace {
 
-constexpr const char* kCapsuleName = "fastdl.pool_block";
+struct Block {
+  PyObject_HEAD void* p;
+  size_t n;
+};
 
-void release_block(PyObject* capsule) {
-  void* p = PyCapsule_GetPointer(capsule, kCapsuleName);
-  const auto n = reinterpret_cast<uintptr_t>(PyCapsule_GetContext(capsule));
-  if (p && n) pool::release(p, static_cast<size_t>(n));
+void block_dealloc(PyObject* self) {
+  auto* b = reinterpret_cast<Block*>(self);
+  if (b->p) pool::release(b->p, b->n);
+  PyTypeObject* tp = Py_TYPE(self);
+  PyObject_Free(self);
+  Py_DECREF(tp);  // instances of a heap type hold a reference to it
 }
+
+PyObject* block_repr(PyObject* self) {
+  auto* b = reinterpret_cast<Block*>(self);
+  return PyUnicode_FromFormat("<fastdl cache block of %zu bytes at %p>", b->n, b->p);
+}
+
+PyType_Slot block_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(block_dealloc)},
+    {Py_tp_repr, reinterpret_cast<void*>(block_repr)},
+    {Py_tp_doc, const_cast<char*>("Memory of pooled arrays (their .base); returns to fastdl's "
+                                  "block cache when the last array using it is gone.")},
+    {0, nullptr}};
+
+#ifdef Py_TPFLAGS_DISALLOW_INSTANTIATION
+constexpr unsigned kBlockFlags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION;
+#else
+constexpr unsigned kBlockFlags = Py_TPFLAGS_DEFAULT;  // an instance made from Python holds null
+#endif
+
+PyType_Spec block_spec = {"fastdl._core._CacheBlock", sizeof(Block), 0, kBlockFlags, block_slots};
+
+PyTypeObject* block_type = nullptr;  // set by init_buffer_pool; lives as long as the module
 
 // Plain numbers only: uninitialised memory must never be read as object pointers, and
 // structured or string dtypes are not what kernels return.
@@ -61,25 +91,24 @@ PyObject* new_empty(PyObject* descr, int nd, const Py_intptr_t* dims) {
     return api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, const_cast<Py_intptr_t*>(dims),
                                      nullptr, nullptr, 0, nullptr);
   }
-  PyObject* capsule = PyCapsule_New(p, kCapsuleName, release_block);
-  if (!capsule || PyCapsule_SetContext(capsule, reinterpret_cast<void*>(block)) != 0) {
-    if (capsule) {
-      Py_DECREF(capsule);  // no context yet: its destructor gives nothing back
-    }
+  auto* owner = PyObject_New(Block, block_type);
+  if (!owner) {
     pool::release(p, block);
     Py_DECREF(descr);
     return nullptr;
   }
+  owner->p = p;
+  owner->n = block;
   PyObject* arr = api.PyArray_NewFromDescr_(
       api.PyArray_Type_, descr, nd, const_cast<Py_intptr_t*>(dims), nullptr, p,
       py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_WRITEABLE_,
       nullptr);
   if (!arr) {
-    Py_DECREF(capsule);
+    Py_DECREF(owner);
     return nullptr;
   }
-  if (api.PyArray_SetBaseObject_(arr, capsule) != 0) {  // steals capsule, even on failure
-    Py_DECREF(arr);
+  if (api.PyArray_SetBaseObject_(arr, reinterpret_cast<PyObject*>(owner)) != 0) {
+    Py_DECREF(arr);  // the base was stolen, even on failure
     return nullptr;
   }
   return arr;
@@ -204,6 +233,10 @@ py::array empty_array(const py::dtype& dt, int nd, const py::ssize_t* shape) {
 
 void init_buffer_pool(py::module_& m) {
   pool::set_limit(limit_from_env());
+  block_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&block_spec));
+  if (!block_type) throw py::error_already_set();
+  m.add_object("_CacheBlock",
+               py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(block_type)));
   m.add_object("empty", py::reinterpret_steal<py::object>(
                             PyCFunction_NewEx(&empty_def, nullptr, m.attr("__name__").ptr())));
   m.def("_pool_stats", &stats_dict, "Counters of the block cache (see kernels/buffer_pool.h).");
