@@ -499,6 +499,8 @@ def test_bad_input_raises_clear_errors():
         ops.batch_norm_backward(x, x, np.zeros(3), np.ones(2))
     with pytest.raises(TypeError, match=r"batch_norm_backward\(\): argument 'mean'.*None"):
         ops.batch_norm_backward(x, x, None, np.ones(3))
+    with pytest.raises(TypeError, match=r"batch_norm_backward\(\): argument 'training'.*str"):
+        ops.batch_norm_backward(x, x, np.zeros(3, np.float32), x[0], training="no")
     with pytest.raises(ValueError, match=r"batch_norm_inference\(\): argument 'running_var'"):
         ops.batch_norm_inference(x, np.zeros(3), np.ones(4))
     with pytest.raises(TypeError, match=r"batch_norm_inference\(\): argument 'x'"):
@@ -741,6 +743,50 @@ def test_huge_float64_gradients(isa, shape):
     np.testing.assert_allclose(dw, rdw, rtol=1e-9, atol=1e298 * m)  # |g| ~ 1e307: sums' noise
     np.testing.assert_array_equal(db[::2], np.inf)
     np.testing.assert_allclose(db[1::2], rdb[1::2], rtol=1e-9, atol=1e-9 * m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradients_near_dtype_max(isa, dtype):
+    # dy - mean(dy) - xhat * mean(dy * xhat) overflows the dtype for dy = +-0.6 max; the dx pass
+    # forms it at half scale, so dx is right while that half stays in range.
+    big = 0.6 * float(np.finfo(dtype).max)
+    for shape in ((3, 4), (300, 4), (6, 4, 50)):
+        x, w, _, _ = _data(shape, dtype, seed=29, scale=10.0)  # invstd ~ 0.1
+        g = np.full(shape, big, dtype)
+        g[: shape[0] // 3] = -big
+        _, mean, invstd = ops.batch_norm_forward(x, w)
+        dx, dw, db = ops.batch_norm_backward(g, x, mean, invstd, w)
+        k = 1020 if dtype == np.float64 else 0  # linear in g: the reference runs on g / 2^k
+        rdx, rdw, rdb = ref_backward(np.ldexp(g.astype(np.float64), -k), x, mean, invstd, w)
+        with np.errstate(over="ignore"):
+            rdx, rdw, rdb = (np.ldexp(r, k).astype(dtype) for r in (rdx, rdw, rdb))
+        assert np.isfinite(rdx).all()
+        tol = 1e-5 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(dx, rdx, rtol=tol, atol=tol * np.abs(rdx).max())
+        np.testing.assert_allclose(dw, rdw, rtol=tol)
+        np.testing.assert_allclose(db, rdb, rtol=tol)
+
+
+def test_gradient_overflow_limit(isa):
+    # The documented limit: dx = 2 weight invstd ((dy - mean(dy)) / 2 - c (x - mean) / 2) with
+    # c = invstd * mean(dy * xhat), c and the bracket in the dtype. Where either exceeds the
+    # dtype's max, dx is +-inf or NaN even if the true dx is in range; elsewhere it is right.
+    x, _, _, _ = _data((3, 4), np.float32, seed=29)
+    w = np.array([0.05, 0.1, -0.05, 0.02], np.float32)
+    for frac in (0.4, 0.9):
+        g = np.full((3, 4), frac * float(np.finfo(np.float32).max), np.float32)
+        g[0] = -g[0]
+        _, mean, invstd = ops.batch_norm_forward(x, w)
+        dx, _, _ = ops.batch_norm_backward(g, x, mean, invstd, w)
+        gd, xd, md, sd = (a.astype(np.float64) for a in (g, x, mean, invstd))
+        xhat = (xd - md) * sd
+        c = sd * (gd * xhat).mean(axis=0)
+        t = gd - gd.mean(axis=0) - xhat * (gd * xhat).mean(axis=0)
+        lim = np.finfo(np.float32).max
+        over = (np.abs(t / 2) > lim) | (np.abs(c) > lim)
+        assert over.any() and not over.all()
+        assert not np.isfinite(dx[over]).any()
+        np.testing.assert_allclose(dx[~over], (w * sd * t)[~over], rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

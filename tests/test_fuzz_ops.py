@@ -769,6 +769,56 @@ def test_fuzz_batch_norm(data, affine, three_d):
     err = np.abs(f64(y) - want) <= 100 * rtol * scale * (1 + np.abs(want))
     assert np.all(err[sel])
 
+    # Backward from these statistics, with a gradient of any magnitude (sums may overflow).
+    el = data.draw(st.sampled_from([BOUNDED, elements(dtype)]))
+    g = data.draw(hnp.arrays(dtype, xf.shape, elements=el))
+    training = data.draw(st.booleans())
+    xk = kernel_view(xa, dtype)
+    dx, dw, db = ops.batch_norm_backward(g, xk, mean, invstd, w, training=training)
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+    ref = ref_batch_norm_backward(g, xk, mean, invstd, w, training)
+    fin = ok_c & np.isfinite(f64(g)).all(axis=(0,) if xf.ndim == 2 else (0, 2))
+    sel = (slice(None), fin) + ((slice(None),) if xf.ndim == 3 else ())
+    tiny = np.longdouble(np.finfo(dtype).smallest_subnormal)
+    for got, (want_g, size, amp), where in zip((dx, dw, db), ref, (sel, fin, fin)):
+        # the kernel works in the dtype: a subnormal step of its terms, times the factor after
+        tol = 100 * rtol * size + 4 * tiny * (1 + amp)
+        assert_close_or_overflow(got[where], want_g[where], tol[where], dtype)
+
+
+def assert_close_or_overflow(got, want, tol, dtype):
+    """|got - want| <= tol, in long double; +-inf is right where the tolerance band reaches past
+    the dtype's largest value (the true result overflows, or nearly does)."""
+    got = got.astype(np.longdouble)
+    lim = np.longdouble(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(got - want) <= tol
+        over = np.isinf(got) & (np.sign(got) == np.sign(want)) & (np.abs(want) + tol >= lim)
+    bad = ~(close | over)
+    assert not bad.any(), (got[bad][:5], want[bad][:5], tol[bad][:5])
+
+
+def ref_batch_norm_backward(g, x, mean, invstd, w, training):
+    """(value, size, factor) for dx, dw, db in long double: size bounds the magnitudes summed,
+    factor is what multiplies the terms last (weight * invstd for dx)."""
+    axes = (0,) if x.ndim == 2 else (0, 2)
+    sh = bshape(x)
+    m = x.size // x.shape[1]
+    with np.errstate(all="ignore"):
+        gl, xl = g.astype(np.longdouble), x.astype(np.longdouble)
+        il = invstd.astype(np.longdouble).reshape(sh)
+        xhat = (xl - mean.astype(np.longdouble).reshape(sh)) * il
+        db, dw = gl.sum(axis=axes), (gl * xhat).sum(axis=axes)
+        sdb, sdw = np.abs(gl).sum(axis=axes), np.abs(gl * xhat).sum(axis=axes)
+        k = il * (1 if w is None else f64(w).astype(np.longdouble).reshape(sh))
+        if training:
+            dx = k * (gl - db.reshape(sh) / m - xhat * dw.reshape(sh) / m)
+            sdx = np.abs(k) * (np.abs(gl) + (sdb.reshape(sh) + np.abs(xhat) * sdw.reshape(sh)) / m)
+        else:
+            dx, sdx = k * gl, np.abs(k * gl)
+    ones = np.ones_like(sdb)
+    return (dx, sdx, np.abs(np.broadcast_to(k, dx.shape))), (dw, sdw, ones), (db, sdb, ones)
+
 
 def bshape(x):
     return (1, -1) if x.ndim == 2 else (1, -1, 1)

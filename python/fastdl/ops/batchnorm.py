@@ -121,7 +121,11 @@ def batch_norm_forward(
     biased variance ``var``, ``invstd = 1 / sqrt(var + eps)``. ``weight``/``bias`` of shape (C,)
     may be None (``affine=False``). The statistics are computed in one pass with float64
     accumulators, shifted per chunk and merged with Chan's formula, so data with a large
-    offset keeps its variance; ``y`` is a second, fused pass.
+    offset keeps its variance; ``y`` is a second, fused pass. A channel whose one-pass sums
+    overflow (float64 beyond ~1e154) is summed again with scaling: ``invstd`` and ``y`` stay
+    right for any finite input, the variance is inf only when it exceeds the dtype. A channel
+    holding NaN or Inf gets NumPy's mean (NaN or +-inf) and NaN ``invstd`` and ``y``; the other
+    channels are unaffected.
 
     When ``running_mean``/``running_var`` (ndarrays of shape (C,)) are given they are updated
     in place as in PyTorch: ``r = (1 - momentum) * r + momentum * stat`` with the unbiased
@@ -279,7 +283,12 @@ def batch_norm_backward(
     with ``training=False`` (running statistics were constants) ``grad_x = weight * invstd *
     grad``. ``weight`` None means 1; ``grad_weight``/``grad_bias`` are returned whether or not
     the forward had affine parameters. ``output_mask`` (as in PyTorch) skips outputs that are
-    not needed, returning None for them.
+    not needed, returning None for them. Sums that overflow float64 with finite inputs are
+    taken again with scaling, so ``grad_weight``/``grad_bias`` are inf only when their true
+    value exceeds the dtype. ``grad_x`` is formed in the dtype as ``2 * weight * invstd *
+    ((grad - grad_bias / M) / 2 - c * (x - mean) / 2)`` with ``c = invstd * grad_weight / M``:
+    it is inf or NaN, even where its true value is in range, only if ``c`` or that bracket
+    exceed the dtype (gradients of ~1e37 in float32 or ~1e307 in float64).
 
     Example:
         >>> import numpy as np, fastdl
@@ -299,6 +308,7 @@ def batch_norm_backward(
         and grad.flags.c_contiguous
         and type(output_mask) is tuple
         and len(output_mask) == 3
+        and type(training) is bool
     ):
         dt, c = x.dtype, x.shape[1]
         if mean is not None and invstd is not None:
@@ -326,6 +336,10 @@ def batch_norm_backward(
         raise TypeError(
             f"{fn}(): argument 'output_mask' must be 3 booleans, got {output_mask!r}"
         ) from None
+    if not isinstance(training, (bool, np.bool_)):  # bool("no") is True: a typo would pass
+        raise TypeError(
+            f"{fn}(): argument 'training' must be a bool, got {type(training).__name__}"
+        )
     dt = result_dtype(fn, ga, xa, *[a for a in ch.values() if a is not None])
     ga = as_kernel_input(ga, dt)
     xa = as_kernel_input(xa, dt)

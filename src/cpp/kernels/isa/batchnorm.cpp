@@ -311,9 +311,10 @@ struct Coef {
 // The output passes: y = ((x - p0) - p1) * p2 + p3 (mean split into hi p0 + lo p1, so x - mean
 // stays accurate when |mean| >> std) and dx = p1 * ((dy - p3) - p2 * (x - p0)) (centred first,
 // so dx stays accurate when it is much smaller than p1 * dy). In place (y = x, dx = dy) is fine.
-// The Scaled ops take x (and dy) times p4, a power of two: 1 for ordinary channels, which gives
-// the same bits as the plain op. A call uses them only when some channel's x - mean (or
-// dy - mean(dy)) could overflow T.
+// ScaledApplyOp takes x times p4, a power of two: 1 for ordinary channels, which gives the same
+// bits as ApplyOp; a call uses it only when some channel's x - mean could overflow T. DxOp
+// always works on halves (p0, p3 halved, p1 doubled): dy - mean(dy) and x - mean cannot
+// overflow then, and with FMA (dy * 0.5 - p3) costs what dy - p3 did, for the same bits.
 struct ApplyOp {
   static constexpr bool kScaled = false;
   template <class T>
@@ -332,14 +333,8 @@ struct DxOp {
   static constexpr bool kScaled = false;
   template <class T>
   static T f(T x, T dy, T p0, T p1, T p2, T p3, T) {
-    return p1 * ((dy - p3) - p2 * (x - p0));
-  }
-};
-struct ScaledDxOp {  // DxOp on x * p4 and dy * p4 (p0, p3 scaled with them, p1 divided)
-  static constexpr bool kScaled = true;
-  template <class T>
-  static T f(T x, T dy, T p0, T p1, T p2, T p3, T p4) {
-    return p1 * ((dy * p4 - p3) - p2 * (x * p4 - p0));
+    const T h = T(0.5);
+    return p1 * ((dy * h - p3) - p2 * (x * h - p0));
   }
 };
 
@@ -529,7 +524,6 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
 struct GradSums {
   double sdy, sdx;
   int edy, edx;
-  double gmax;  // max |dy|
 };
 
 template <class T>
@@ -562,7 +556,7 @@ bool exact_grad_sums(const T* dy, const T* x, double mean, int64_t n, int64_t c,
       s2 += gv * ((0.5 * double(xr[j]) - hm) * sh);
     }
   }
-  out = {s1, s2, eg, eg + eh + 1, gmax};
+  out = {s1, s2, eg, eg + eh + 1};
   return true;
 }
 
@@ -727,17 +721,13 @@ void backward(const BatchNormBackwardArgs<T>& a) {
     });
   }
   const int64_t S = spaced<T>(C);
-  Scratch<T> coef_buf(5 * S);
+  Scratch<T> coef_buf(4 * S);
   T* coef = coef_buf.p;
   Scratch<unsigned char> redo(C);  // channels for exact_grad_sums
   // Outputs and dx coefficients of channel c from sum dy = sdy * 2^edy and sum dy * (x - mean)
   // = sdx * 2^edx (exponents 0 on the one-pass path, where this is plain arithmetic). Products
   // are ordered so that invstd^2 is never formed (it underflows for |x| ~ 1e160 in float64).
-  // x - mean can overflow T in the dx pass only if the deviations (at most sqrt(M) / invstd
-  // for statistics from the forward) or dy reach T's range: those channels get ScaledDxOp.
-  constexpr double kMax = double(std::numeric_limits<T>::max());
-  const double root_m = std::sqrt(double(M));
-  auto finish = [&](int64_t c, double sdy, int edy, double sdx, int edx, double gmax) {
+  auto finish = [&](int64_t c, double sdy, int edy, double sdx, int edx) {
     const double invstd = double(a.invstd[c]);
     double db, dw, dwm, bm;  // sum dy, sum dy * xhat, and both over M
     if (edy == 0 && edx == 0) {
@@ -755,16 +745,12 @@ void backward(const BatchNormBackwardArgs<T>& a) {
     }
     if (a.dbias) a.dbias[c] = T(db);
     if (a.dweight) a.dweight[c] = T(dw);
-    const double mean = double(a.mean[c]);
-    const bool scaled =
-        a.training && (std::fabs(mean) + root_m / invstd > 0.5 * kMax || gmax > 0.25 * kMax);
-    const double q = scaled ? 1.0 / 256.0 : 1.0;
     const double ca = (a.weight ? double(a.weight[c]) : 1.0) * invstd;
-    coef[c] = scaled ? T(mean * q) : a.mean[c];
-    coef[S + c] = T(ca / q);
+    // Training: DxOp's halved coefficients. Eval: dx = ca * dy through ApplyOp (below).
+    coef[c] = T(0.5 * double(a.mean[c]));
+    coef[S + c] = a.training ? T(2.0 * ca) : T(ca);
     coef[2 * S + c] = a.training ? T(dwm * invstd) : T(0);
-    coef[3 * S + c] = a.training ? T(bm * q) : T(0);
-    coef[4 * S + c] = T(q);
+    coef[3 * S + c] = a.training ? T(0.5 * bm) : T(0);
   };
   parallel_for(C, kChannelGrain, g.nr * C * 16, [&](int64_t c0, int64_t c1) {
     if (sums) {
@@ -780,7 +766,7 @@ void backward(const BatchNormBackwardArgs<T>& a) {
     for (int64_t c = c0; c < c1; ++c) {
       const double sdy = sums ? psdy[c] : 0.0, sdx = sums ? psdx[c] : 0.0;
       redo.p[c] = !std::isfinite(sdy) || !std::isfinite(sdx);  // overflow, or NaN/Inf input
-      finish(c, sdy, 0, sdx, 0, 0.0);
+      finish(c, sdy, 0, sdx, 0);
     }
   });
   int64_t nredo = 0;
@@ -790,23 +776,15 @@ void backward(const BatchNormBackwardArgs<T>& a) {
       for (int64_t c = c0; c < c1; ++c) {
         GradSums gs;
         if (redo.p[c] && exact_grad_sums(a.dy, a.x, double(a.mean[c]), a.n, C, a.l, c, gs))
-          finish(c, gs.sdy, gs.edy, gs.sdx, gs.edx, gs.gmax);
+          finish(c, gs.sdy, gs.edy, gs.sdx, gs.edx);
       }
     });
   }
   const bool st = bytes >= kStreamBytes;
   if (a.dx && a.training) {
-    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, coef + 4 * S};
-    bool scaled = false;
-    for (int64_t c = 0; c < C && !scaled; ++c) scaled = coef[4 * S + c] != T(1);
-    if (scaled) {
-      for_chunks(g, 3 * bytes, true, [&](int64_t r, int64_t b) {
-        out_chunk<ScaledDxOp>(g, a.x, a.dy, a.dx, cf, r, b, st);
-      });
-    } else {
-      for_chunks(g, 3 * bytes, true,
-                 [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b, st); });
-    }
+    const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, nullptr};
+    for_chunks(g, 3 * bytes, true,
+               [&](int64_t r, int64_t b) { out_chunk<DxOp>(g, a.x, a.dy, a.dx, cf, r, b, st); });
   } else if (a.dx) {  // eval: dx = A * dy, the output pass with mean 0, shift 0 on dy
     const Coef<T> cf{coef + 2 * S, coef + 2 * S, coef + S, coef + 2 * S, nullptr};
     for_chunks(g, 2 * bytes, true, [&](int64_t r, int64_t b) {
