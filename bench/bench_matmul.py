@@ -160,6 +160,8 @@ def plot(rows: list[dict], path, threads: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not any(r["case"].startswith(("fp32 n=", "fp64 n=")) for r in rows):
+        return  # --only picked no square case: nothing to plot
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for prefix, style in (("fp32 n=", "-"), ("fp64 n=", "--")):
         sq = [r for r in rows if r["case"].startswith(prefix)]

@@ -327,15 +327,16 @@ inline void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ld
 }
 
 // The first h rows of src (n <= 16 columns each, unit column stride) transposed into n rows of
-// 16 at dst, zeros past row h.
-inline void transpose_rows(const float* src, int64_t lds, int64_t h, int64_t n, float* dst) {
+// 16 at dst (row stride ldd), zeros past row h.
+inline void transpose_rows(const float* src, int64_t lds, int64_t h, int64_t n, float* dst,
+                           int64_t ldd) {
   const __mmask16 mk = __mmask16((1u << n) - 1);
   __m512 r[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i)
     r[i] = i < h ? _mm512_maskz_loadu_ps(mk, src + i * lds) : _mm512_setzero_ps();
   transpose16(r);
-  for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(dst + j * 16, r[j]);
+  for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(dst + j * ldd, r[j]);
 }
 
 inline __attribute__((always_inline)) void transpose8(__m512d (&r)[8]) {
@@ -369,16 +370,45 @@ inline void transpose_tile(const double* src, int64_t lds, double* dst, int64_t 
   for (int i = 0; i < 8; ++i) _mm512_storeu_pd(dst + i * ldd, r[i]);
 }
 
-inline void transpose_rows(const double* src, int64_t lds, int64_t h, int64_t n, double* dst) {
+inline void transpose_rows(const double* src, int64_t lds, int64_t h, int64_t n, double* dst,
+                           int64_t ldd) {
   const __mmask8 mk = __mmask8((1u << n) - 1);
   __m512d r[8];
 #pragma GCC unroll 8
   for (int i = 0; i < 8; ++i)
     r[i] = i < h ? _mm512_maskz_loadu_pd(mk, src + i * lds) : _mm512_setzero_pd();
   transpose8(r);
-  for (int64_t j = 0; j < n; ++j) _mm512_storeu_pd(dst + j * 8, r[j]);
+  for (int64_t j = 0; j < n; ++j) _mm512_storeu_pd(dst + j * ldd, r[j]);
 }
 #endif
+
+// c[i * n + j] = ct[j * m + i] (i < m, j < n): the narrow A^T path's C^T written out as C.
+template <class T>
+void transpose_out(const T* ct, int64_t m, int64_t n, T* c) {
+  int64_t i0 = 0;
+#if defined(__AVX512F__)
+  constexpr int L = Vec<T>::L;
+  if (n <= L) {  // L rows of C per step, transposed in registers (scalar: ~1 cycle an element)
+    using V = Vec<T>;
+    const typename V::M mn = V::mask(n);
+    typename V::R r[L];
+    for (; i0 < m; i0 += L) {
+      const int64_t h = imin(L, m - i0);
+      const typename V::M mh = V::mask(h);
+#pragma GCC unroll 16
+      for (int j = 0; j < L; ++j) r[j] = j < n ? V::mload(mh, ct + j * m + i0) : V::zero();
+      if constexpr (L == 16) {
+        transpose16(r);
+      } else {
+        transpose8(r);
+      }
+      for (int64_t l = 0; l < h; ++l) V::mstore(c + (i0 + l) * n, mn, r[l]);
+    }
+  }
+#endif
+  for (int64_t i = i0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * n + j] = ct[j * m + i];
+}
 
 template <class T>
 void pack_b(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc) {
@@ -401,6 +431,11 @@ void pack_b(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc
         for (; p0 + L <= kc; p0 += L)
           for (int v = 0; v < kNV; ++v)
             transpose_tile(src + v * L * csb + p0, csb, d + p0 * NR + v * L, NR);
+        if (p0 < kc) {  // the last kc - p0 < L rows: masked loads (dY W^T with k = 10 was all tail)
+          for (int v = 0; v < kNV; ++v)
+            transpose_rows(src + v * L * csb + p0, csb, L, kc - p0, d + p0 * NR + v * L, NR);
+          p0 = kc;
+        }
       }
 #endif
       for (int64_t p = p0; p < kc; ++p)
@@ -697,7 +732,7 @@ void pack_dot(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t k, int64_t n
     const T* s = b + p0 * rsb;
 #if defined(__AVX512F__)
     if (csb == 1 && n >= 4) {  // below 4 columns the 64 permutes cost more than scalar copies
-      transpose_rows(s, rsb, h, n, d);
+      transpose_rows(s, rsb, h, n, d, L);
       continue;
     }
 #endif
@@ -1046,8 +1081,7 @@ void gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t m, 
     T* ct = static_cast<T*>(std::aligned_alloc(64, bytes));
     if (ct) {
       gemm<T>(1, nullptr, nullptr, n, m, k, b, csb, rsb, a, csa, rsa, ct, nullptr, Act::none);
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) c[i * n + j] = ct[j * m + i];
+      transpose_out(ct, m, n, c);
       std::free(ct);
       if (bias || act != Act::none) epilogue(act, c, n, bias, m, n);
       return;
