@@ -260,7 +260,7 @@ def test_bad_input():
     q = np.zeros((2, 4, 8), np.float32)
     k = np.zeros((2, 5, 8), np.float32)
     v = np.zeros((2, 5, 3), np.float32)
-    with pytest.raises(ValueError, match=r"attention\(\): q \(2, 4, 8\) and k \(2, 5, 7\).*D"):
+    with pytest.raises(ValueError, match=r"attention\(\): argument 'k' must have q's last dim"):
         ops.attention(q, k[..., :7], v)
     with pytest.raises(ValueError, match="number of keys Tk"):
         ops.attention(q, k, v[:, :4])

@@ -56,7 +56,9 @@ def test_factories_make_fresh_leaves_that_can_require_grad():
     np.testing.assert_array_equal(w.grad.numpy(), [0.0, 1.0, 2.0])
     a, b = fastdl.zeros(2), fastdl.zeros(2)
     assert not np.shares_memory(a.numpy(), b.numpy())
-    with pytest.raises(TypeError, match=r"arange\(\).*floating"):
+    with pytest.raises(
+        TypeError, match=r"arange\(\): argument 'requires_grad' must be False for a non-float"
+    ):
         fastdl.arange(3, requires_grad=True)
 
 
@@ -95,7 +97,11 @@ def test_random_factories_follow_manual_seed_and_their_distributions():
         (lambda: fastdl.eye(-2), ValueError, r"eye\(\).*non-negative"),
         (lambda: fastdl.randn(2, dtype=np.int64), TypeError, r"randn\(\).*float dtype"),
         (lambda: fastdl.rand(2, generator=3), TypeError, r"rand\(\).*'generator'"),
-        (lambda: fastdl.randint(5, 5), ValueError, r"randint\(\).*low < high"),
+        (
+            lambda: fastdl.randint(5, 5),
+            ValueError,
+            r"randint\(\): argument 'high' must be > low \(5\), got 5",
+        ),
         (lambda: fastdl.randint(0.5, 3), TypeError, r"randint\(\).*'low'"),
         (lambda: fastdl.zeros(2, dtype=bool, requires_grad=True), TypeError, r"zeros\(\)"),
     ],

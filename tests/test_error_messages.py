@@ -77,25 +77,25 @@ case("fastdl.ops.relu", lambda: ops.relu(A(3), out=A(4)), ValueError, "relu", "o
 case("fastdl.ops.sigmoid", lambda: ops.sigmoid("x"), TypeError, "sigmoid", "x", "array", "str")
 case("fastdl.ops.tanh", lambda: ops.tanh(A(3), out=A(3, dtype=np.float32)), ValueError, "tanh", "out", "float64", "float32")
 case("fastdl.ops.bias_act", lambda: ops.bias_act(A(2, 3), A(4), "relu"), ValueError, "bias_act", "bias", "(3,)", "(4,)")
-case("fastdl.ops.activation_backward", lambda: ops.activation_backward(A(2, 3), A(2, 4), "relu"), ValueError, "activation_backward", "y", "(2, 3)", "(2, 4)")
+case("fastdl.ops.activation_backward", lambda: ops.activation_backward("relu", A(2, 3), A(2, 4)), ValueError, "activation_backward", "y", "(2, 3)", "(2, 4)")
 case("fastdl.ops.relu_backward", lambda: ops.relu_backward(A(2, 3), A(3, 2)), ValueError, "relu_backward", "y", "(2, 3)", "(3, 2)")
 case("fastdl.ops.sigmoid_backward", lambda: ops.sigmoid_backward(A(2), None), TypeError, "sigmoid_backward", "y", "array", "None")
 case("fastdl.ops.tanh_backward", lambda: ops.tanh_backward(A(2), A(3)), ValueError, "tanh_backward", "y", "(2,)", "(3,)")
 case("fastdl.ops.bias_act_backward", lambda: ops.bias_act_backward(A(2, 3), A(2, 4), "tanh"), ValueError, "bias_act_backward", "y", "(2, 3)", "(2, 4)")
-case("fastdl.ops.activation_backward", lambda: ops.activation_backward(A(2), A(2), "gelu"), ValueError, "activation_backward", "activation", "relu", "'gelu'", "name")
+case("fastdl.ops.activation_backward", lambda: ops.activation_backward("gelu", A(2), A(2)), ValueError, "activation_backward", "activation", "relu", "'gelu'", "name")
 case("fastdl.ops.attention", lambda: ops.attention(A(2, 3, 4), A(2, 3, 5), A(2, 3, 4)), ValueError, "attention", "k", "4", "5")
 case("fastdl.ops.attention_forward", lambda: ops.attention_forward(A(2, 3, 4), A(2, 3, 4), A(2, 5, 4)), ValueError, "attention_forward", "v", "3", "5")
-case("fastdl.ops.attention_backward", lambda: ops.attention_backward(A(2, 3, 4), A(2, 3, 4), A(2, 3, 4), A(2, 3, 4), A(2, 3, 3), A(2, 3, 4)), ValueError, "attention_backward", "grad", "(2, 3, 4)", "(2, 3, 3)")
+case("fastdl.ops.attention_backward", lambda: ops.attention_backward(A(2, 3, 4), A(2, 3, 4), A(2, 3, 4), A(2, 3, 4), A(2, 3, 3), A(2, 3, 4)), ValueError, "attention_backward", "out", "(2, 3, 4)", "(2, 3, 3)")
 case("fastdl.ops.batch_norm_forward", lambda: ops.batch_norm_forward(A(2, 3), A(4), A(3)), ValueError, "batch_norm_forward", "weight", "(3,)", "(4,)")
-case("fastdl.ops.batch_norm_inference", lambda: ops.batch_norm_inference(A(2, 3), A(3), A(3), A(3), A(2)), ValueError, "batch_norm_inference", "running_var", "(3,)", "(2,)")
-case("fastdl.ops.batch_norm_backward", lambda: ops.batch_norm_backward(A(2, 3), A(2, 4), A(3), A(3), A(3)), ValueError, "batch_norm_backward", "x_hat", "(2, 3)", "(2, 4)")
+case("fastdl.ops.batch_norm_inference", lambda: ops.batch_norm_inference(A(2, 3), A(3), A(2)), ValueError, "batch_norm_inference", "running_var", "(3,)", "(2,)")
+case("fastdl.ops.batch_norm_backward", lambda: ops.batch_norm_backward(A(2, 3), A(2, 4), A(4), A(4)), ValueError, "batch_norm_backward", "grad", "(2, 4)", "(2, 3)")
 case("fastdl.ops.batch_norm_stats", lambda: ops.batch_norm_stats(np.ones((2, 3), object)), TypeError, "batch_norm_stats", "x", "real", "object")
 case("fastdl.ops.matmul", lambda: ops.matmul(A(2, 3), A(4, 5)), ValueError, "matmul", "b", "(2, 3)", "(4, 5)")
 case("fastdl.ops.linear", lambda: ops.linear(A(2, 3), A(3, 4), A(5)), ValueError, "linear", "b", "(4,)", "(5,)")
-case("fastdl.ops.adam_step", lambda: ops.adam_step([A(3)], [A(4)], [A(3)], [A(3)], step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8), ValueError, "adam_step", "grads", "(3,)", "(4,)")
-case("fastdl.ops.adam_step", lambda: ops.adam_step([A(3)], [A(3)], [A(3)], [A(3)], step=0, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8), TypeError, "adam_step", "step", ">= 1", "0", "step")
-case("fastdl.ops.sgd_step", lambda: ops.sgd_step([A(3)], [A(3, dtype=np.float32)], [A(3)], lr=0.1), TypeError, "sgd_step", "grads", "float64", "float32")
-case("fastdl.ops.grad_norm", lambda: ops.grad_norm([A(3), "x"]), TypeError, "grad_norm", "arrays", "ndarray", "str")
+case("fastdl.ops.adam_step", lambda: ops.adam_step([A(3)], [A(4)], [A(3)], [A(3)], step=1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8), ValueError, "adam_step", "grads[0]", "(3,)", "(4,)")
+case("fastdl.ops.adam_step", lambda: ops.adam_step([A(3)], [A(3)], [A(3)], [A(3)], step=0, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8), ValueError, "adam_step", "step", ">= 1", "0", "step")
+case("fastdl.ops.sgd_step", lambda: ops.sgd_step([A(3)], [A(3, dtype=np.float32)], [A(3)], lr=0.1), TypeError, "sgd_step", "grads[0]", "float64", "float32")
+case("fastdl.ops.grad_norm", lambda: ops.grad_norm([A(3), "x"]), TypeError, "grad_norm", "arrays[1]", "array", "str")
 case("fastdl.ops.scale_", lambda: ops.scale_([A(3)], "x"), TypeError, "scale_", "factor", "number", "str")
 case("fastdl.ops.softmax", lambda: ops.softmax(A(2, 3), axis=2), ValueError, "softmax", "axis", "[-2, 1]", "2")
 case("fastdl.ops.log_softmax", lambda: ops.log_softmax(A(2, 3), axis="x"), TypeError, "log_softmax", "axis", "int", "str")
@@ -112,14 +112,14 @@ case("fastdl.from_numpy", lambda: fastdl.from_numpy([1.0]), TypeError, "from_num
 case("fastdl.from_numpy", lambda: fastdl.from_numpy(np.array([object()])), TypeError, "from_numpy", "a", "numbers", "object", "object")
 
 # ------------------------------------------------------------------------- creation
-case("fastdl.zeros", lambda: fastdl.zeros(-1), ValueError, "zeros", "size", "non-negative", "(-1,)")
+case("fastdl.zeros", lambda: fastdl.zeros(-1), ValueError, "zeros", "size", "non-negative", "-1")
 case("fastdl.ones", lambda: fastdl.ones(2, dtype="foo"), TypeError, "ones", "dtype", "dtype", "'foo'")
 case("fastdl.full", lambda: fastdl.full((2,), "x"), TypeError, "full", "fill_value", "real number", "str")
 case("fastdl.empty", lambda: fastdl.empty(2.5), TypeError, "empty", "size", "int", "float")
-case("fastdl.zeros_like", lambda: fastdl.zeros_like("x"), TypeError, "zeros_like", "input", "Tensor or array", "str")
+case("fastdl.zeros_like", lambda: fastdl.zeros_like("x"), TypeError, "zeros_like", "x", "Tensor or array", "str")
 case("fastdl.ones_like", lambda: fastdl.ones_like(T(2), dtype=object), TypeError, "ones_like", "dtype", "bool, int or float", "object")
 case("fastdl.full_like", lambda: fastdl.full_like(T(2), "x"), TypeError, "full_like", "fill_value", "real number", "str")
-case("fastdl.empty_like", lambda: fastdl.empty_like(None), TypeError, "empty_like", "input", "Tensor or array", "None")
+case("fastdl.empty_like", lambda: fastdl.empty_like(None), TypeError, "empty_like", "x", "Tensor or array", "None")
 case("fastdl.arange", lambda: fastdl.arange(0, 10, 0), ValueError, "arange", "step", "nonzero", "0")
 case("fastdl.linspace", lambda: fastdl.linspace(0, 1, -2), ValueError, "linspace", "steps", "non-negative", "-2")
 case("fastdl.eye", lambda: fastdl.eye(-1), ValueError, "eye", "n", "non-negative", "-1")
@@ -233,16 +233,16 @@ case("Tensor.__len__", lambda: len(fastdl.tensor(1.0)), TypeError, "__len__", "s
 case("Tensor.__array__", lambda: np.asarray(t23(), dtype=np.float64, copy=False), ValueError, "__array__", "copy", "float32", "float64")
 
 # ------------------------------------------------------------------------- autograd helpers
-case("fastdl.grad", lambda: fastdl.grad(lambda x: x * 2)(T(2)), RuntimeError, "backward", "gradient", "one-element", "(2,)")
-case("fastdl.value_and_grad", lambda: fastdl.value_and_grad(lambda x: x.sum(), argnums=3)(T(2)), ValueError, "value_and_grad", "argnums", "< 1", "3")
-case("fastdl.gradcheck", lambda: fastdl.gradcheck(lambda x: x, ("a",)), TypeError, "gradcheck", "inputs", "float", "str")
+case("fastdl.grad", lambda: fastdl.grad(lambda x: x * 2)(T(2)), TypeError, "grad", "f", "scalar", "(2,)")
+case("fastdl.value_and_grad", lambda: fastdl.value_and_grad(lambda x: x.sum(), argnums=3)(T(2)), ValueError, "value_and_grad", "argnums", "[-1, 0]", "3")
+case("fastdl.gradcheck", lambda: fastdl.gradcheck(lambda x: x, ("a",)), TypeError, "gradcheck", "inputs[0]", "real numbers", "tuple")
 case("fastdl.set_grad_enabled", lambda: fastdl.set_grad_enabled("yes"), TypeError, "set_grad_enabled", "mode", "bool", "str")
 case("fastdl.set_num_threads", lambda: fastdl.set_num_threads(0), ValueError, "set_num_threads", "n", ">= 1", "0")
 case("fastdl.manual_seed", lambda: fastdl.manual_seed("x"), TypeError, "manual_seed", "seed", "int", "str")
 
 # ------------------------------------------------------------------------- serialization
-case("fastdl.save", lambda: fastdl.save(nn.Linear(2, 2).state_dict(), "/nonexistent-dir/x.npz"), FileNotFoundError, "save", "f", "existing directory", "/nonexistent-dir")
-case("fastdl.save", lambda: fastdl.save({"a": object()}, io.BytesIO()), TypeError, "save", "obj", "arrays", "object", "obj")
+case("fastdl.save", lambda: fastdl.save(nn.Linear(2, 2).state_dict(), "/nonexistent-dir/x.npz"), FileNotFoundError, "save", "f", "existing directory", "/nonexistent-dir/x.npz")
+case("fastdl.save", lambda: fastdl.save({"a": object()}, io.BytesIO()), TypeError, "save", "obj", "arrays", "type object", "obj")
 case("fastdl.load", lambda: fastdl.load("/nonexistent-dir/x.npz"), FileNotFoundError, "load", "f", "existing file", "/nonexistent-dir/x.npz")
 case("fastdl.load", lambda: fastdl.load(io.BytesIO(b"not a zip")), ValueError, "load", "f", ".npz", "BytesIO", "junk")
 
@@ -255,8 +255,8 @@ case("fastdl.nn.functional.gelu", lambda: F.gelu(T(2), approximate="fast"), Valu
 case("fastdl.nn.functional.softmax", lambda: F.softmax(T(2, 3), dim=2), ValueError, "softmax", "dim", "[-2, 1]", "2")
 case("fastdl.nn.functional.log_softmax", lambda: F.log_softmax(T(2, 3), dim="a"), TypeError, "log_softmax", "dim", "an int", "'a'")
 case("fastdl.nn.functional.dropout", lambda: F.dropout(T(2), p=1.5), ValueError, "dropout", "p", "[0, 1]", "1.5")
-case("fastdl.nn.functional.batch_norm", lambda: F.batch_norm(T(4, 5), A(3), A(3), training=False), ValueError, "batch_norm", "input", "3 channels", "(4, 5)")
-case("fastdl.nn.functional.layer_norm", lambda: F.layer_norm(T(2, 3), 4), ValueError, "layer_norm", "input", "end with (4,)", "(2, 3)")
+case("fastdl.nn.functional.batch_norm", lambda: F.batch_norm(T(4, 5), A(3), A(3), training=False), ValueError, "batch_norm", "running_mean", "(5,)", "(3,)")
+case("fastdl.nn.functional.layer_norm", lambda: F.layer_norm(T(2, 3), 4), ValueError, "layer_norm", "input", "normalized_shape (4,)", "(2, 3)")
 case("fastdl.nn.functional.mse_loss", lambda: F.mse_loss(T(4, 1), T(4)), ValueError, "mse_loss", "target", "(4, 1)", "(4,)")
 case("fastdl.nn.functional.mse_loss", lambda: F.mse_loss(T(4), T(4), reduction="avg"), ValueError, "mse_loss", "reduction", "'mean'", "'avg'", "reduction")
 case("fastdl.nn.functional.binary_cross_entropy", lambda: F.binary_cross_entropy(T(4) * 3, T(4)), ValueError, "binary_cross_entropy", "input", "[0, 1]", "3.0")
@@ -286,8 +286,8 @@ case("fastdl.nn.utils.clip_grad_value_", lambda: utils.clip_grad_value_([P(3)], 
 # ------------------------------------------------------------------------- nn layers
 case("fastdl.nn.Module", lambda: nn.Linear(3, 4).load_state_dict([1]), TypeError, "load_state_dict", "state_dict", "dict", "list")
 case("fastdl.nn.Parameter", lambda: nn.Parameter(np.array(["a"])), TypeError, "Parameter", "data", "real numbers", "<U1")
-case("fastdl.nn.Sequential", lambda: nn.Sequential(nn.ReLU(), 3), TypeError, "Sequential", "args[1]", "Module", "int")
-case("fastdl.nn.ModuleList", lambda: nn.ModuleList([nn.ReLU(), "x"]), TypeError, "ModuleList", "modules[1]", "Module", "str")
+case("fastdl.nn.Sequential", lambda: nn.Sequential(nn.ReLU(), 3), TypeError, "Sequential", "args[1]", "Module", "3")
+case("fastdl.nn.ModuleList", lambda: nn.ModuleList([nn.ReLU(), "x"]), TypeError, "ModuleList.append", "module", "Module", "str")
 case("fastdl.nn.Residual", lambda: nn.Residual(3), TypeError, "Residual", "block", "Module", "int")
 case("fastdl.nn.Residual", lambda: nn.Residual(nn.Linear(3, 4))(T(2, 3)), ValueError, "Residual", "block", "(2, 3)", "(2, 4)", "forward")
 case("fastdl.nn.Flatten", lambda: nn.Flatten(3)(T(2, 3)), ValueError, "Flatten", "start_dim", "[-2, 1]", "3")
@@ -302,7 +302,7 @@ case("fastdl.nn.Sigmoid", lambda: nn.Sigmoid()(None), TypeError, "sigmoid", "inp
 case("fastdl.nn.Tanh", lambda: nn.Tanh()(np.array(["a"])), TypeError, "tanh", "input", "real numbers", "<U1")
 case("fastdl.nn.BatchNorm1d", lambda: nn.BatchNorm1d(3)(T(4, 5)), ValueError, "BatchNorm1d", "input", "(N, 3)", "(4, 5)")
 case("fastdl.nn.BatchNorm1d", lambda: nn.BatchNorm1d(0), ValueError, "BatchNorm1d", "num_features", "positive int", "0", "ctor")
-case("fastdl.nn.LayerNorm", lambda: nn.LayerNorm(4)(T(2, 3)), ValueError, "layer_norm", "input", "end with (4,)", "(2, 3)")
+case("fastdl.nn.LayerNorm", lambda: nn.LayerNorm(4)(T(2, 3)), ValueError, "layer_norm", "input", "normalized_shape (4,)", "(2, 3)")
 case("fastdl.nn.LayerNorm", lambda: nn.LayerNorm(-1), ValueError, "LayerNorm", "normalized_shape", "positive", "-1", "ctor")
 case("fastdl.nn.Dropout", lambda: nn.Dropout(2.0), ValueError, "Dropout", "p", "[0, 1]", "2.0")
 case("fastdl.nn.MSELoss", lambda: nn.MSELoss(reduction="avg"), ValueError, "MSELoss", "reduction", "'mean'", "'avg'")
@@ -322,11 +322,11 @@ case("fastdl.nn.Identity", lambda: nn.Identity()(), TypeError, "forward", "input
 # ------------------------------------------------------------------------- optim
 case("fastdl.optim.Adam", lambda: optim.Adam([P(3)], lr=-1), ValueError, "Adam", "lr", ">= 0", "-1")
 case("fastdl.optim.Adam", lambda: optim.Adam([P(3)], betas=(1.2, 0.9)), ValueError, "Adam", "betas", "[0, 1)", "1.2", "betas")
-case("fastdl.optim.Adam", lambda: optim.Adam(3), TypeError, "Adam", "params", "iterable", "int", "params")
-case("fastdl.optim.Adam", lambda: optim.Adam([]), ValueError, "Adam", "params", "at least one", "[]", "empty")
-case("fastdl.optim.Adam", lambda: optim.Adam([P(3, dtype=np.float16)]), TypeError, "Adam", "params", "float32/float64", "float16", "dtype")
+case("fastdl.optim.Adam", lambda: optim.Adam(3), TypeError, "Adam", "params", "iterable", "3", "params")
+case("fastdl.optim.Adam", lambda: optim.Adam([]), ValueError, "Adam", "params", "at least one", "empty list", "empty")
+case("fastdl.optim.Adam", lambda: optim.Adam([fastdl.tensor([1, 2])]), TypeError, "Adam", "params", "float32/float64", "int64", "dtype")
 case("fastdl.optim.Adam", lambda: adam().load_state_dict({"x": 1}), ValueError, "load_state_dict", "state_dict", "'state' and 'param_groups'", "'x'", "lsd-keys")
-case("fastdl.optim.Adam", lambda: adam().load_state_dict(optim.Adam([P(3), P(2)]).state_dict()), ValueError, "load_state_dict", "state_dict", "1 parameter", "2", "lsd-count")
+case("fastdl.optim.Adam", lambda: adam().load_state_dict(optim.Adam([P(3), P(2)]).state_dict()), ValueError, "load_state_dict", "state_dict", "1 parameter(s)", "2", "lsd-count")
 case("fastdl.optim.AdamW", lambda: optim.AdamW([P(3)], eps=-1e-8), ValueError, "AdamW", "eps", ">= 0", "-1e-08")
 case("fastdl.optim.AdamW", lambda: optim.AdamW([P(3)], weight_decay=-0.1), ValueError, "AdamW", "weight_decay", ">= 0", "-0.1", "wd")
 case("fastdl.optim.SGD", lambda: optim.SGD([P(3)], lr=0.1, momentum=-1), ValueError, "SGD", "momentum", ">= 0", "-1")
@@ -335,25 +335,25 @@ case("fastdl.optim.SGD", lambda: optim.SGD([P(3)], lr="x"), TypeError, "SGD", "l
 case("fastdl.optim.Optimizer", lambda: optim.Optimizer([P(3)], {"lr": 0.1}).add_param_group([P(2)]), TypeError, "add_param_group", "param_group", "dict", "list")
 case("fastdl.optim.lr_scheduler.StepLR", lambda: lr_scheduler.StepLR(adam(), 0), ValueError, "StepLR", "step_size", "positive int", "0")
 case("fastdl.optim.lr_scheduler.CosineAnnealingLR", lambda: lr_scheduler.CosineAnnealingLR(adam(), T_max=0), ValueError, "CosineAnnealingLR", "T_max", "positive int", "0")
-case("fastdl.optim.lr_scheduler.LRScheduler", lambda: lr_scheduler.LRScheduler(3), TypeError, "LRScheduler", "optimizer", "Optimizer", "int")
+case("fastdl.optim.lr_scheduler.LRScheduler", lambda: lr_scheduler.LRScheduler(3), TypeError, "LRScheduler", "optimizer", "Optimizer", "3")
 
 # ------------------------------------------------------------------------- data
-case("fastdl.data.Dataset", lambda: data.Dataset()[0], NotImplementedError, "Dataset", "index", "__getitem__", "Dataset")
+case("fastdl.data.Dataset", lambda: data.Dataset()[0], NotImplementedError, "Dataset", "self", "__getitem__", "Dataset")
 case("fastdl.data.TensorDataset", lambda: data.TensorDataset(A(3), A(4)), ValueError, "TensorDataset", "arrays[1]", "3 samples", "(4,)")
-case("fastdl.data.Subset", lambda: data.Subset(data.TensorDataset(A(3)), [0, 5])[1], IndexError, "Subset", "indices", "[0, 2]", "5")
-case("fastdl.data.random_split", lambda: data.random_split(data.TensorDataset(A(3)), [2, 2]), ValueError, "random_split", "lengths", "sum to 3", "[2, 2]")
+case("fastdl.data.Subset", lambda: data.Subset(data.TensorDataset(A(3)), [0, 5])[1], IndexError, "Subset", "indices", "[-3, 2]", "5")
+case("fastdl.data.random_split", lambda: data.random_split(data.TensorDataset(A(3)), [2, 2]), ValueError, "random_split", "lengths", "length 3", "[2, 2]")
 case("fastdl.data.DataLoader", lambda: data.DataLoader(data.TensorDataset(A(3)), batch_size=0), ValueError, "DataLoader", "batch_size", ">= 1", "0")
-case("fastdl.data.DataLoader", lambda: data.DataLoader([1, 2], batch_size=1), TypeError, "DataLoader", "dataset", "Dataset", "list", "dataset")
+case("fastdl.data.DataLoader", lambda: data.DataLoader(5, batch_size=1), TypeError, "DataLoader", "dataset", "__getitem__", "5", "dataset")
 case("fastdl.data.Standardizer", lambda: data.Standardizer().fit(A(3, 2)).transform(A(3, 3)), ValueError, "transform", "x", "(2,)", "(3, 3)")
 case("fastdl.data.standardize", lambda: data.standardize(A(3, 2), A(3, 3)), ValueError, "transform", "x", "(2,)", "(3, 3)")
 
 # ------------------------------------------------------------------------- train
 case("fastdl.train.fit", lambda: train.fit(nn.Linear(3, 1), F.mse_loss, adam(), [], epochs=-1), ValueError, "fit", "epochs", ">= 0", "-1")
-case("fastdl.train.evaluate", lambda: train.evaluate(nn.Linear(3, 1), F.mse_loss, 5), TypeError, "evaluate", "loader", "iterable", "int")
+case("fastdl.train.evaluate", lambda: train.evaluate(nn.Linear(3, 1), F.mse_loss, 5), TypeError, "evaluate", "loader", "iterable", "5")
 case("fastdl.train.EarlyStopping", lambda: train.EarlyStopping(patience=-1), ValueError, "EarlyStopping", "patience", ">= 0", "-1")
-case("fastdl.train.accuracy", lambda: train.accuracy(A(3, 2), A(4)), ValueError, "accuracy", "target", "(3,)", "(4,)")
-case("fastdl.train.r2_score", lambda: train.r2_score(A(3), A(4)), ValueError, "r2_score", "target", "(3,)", "(4,)")
-case("fastdl.train.mse", lambda: train.mse(A(3), A(4)), ValueError, "mse", "target", "(3,)", "(4,)")
+case("fastdl.train.accuracy", lambda: train.accuracy(A(3, 2), A(4)), ValueError, "accuracy", "target", "3 values", "(4,)")
+case("fastdl.train.r2_score", lambda: train.r2_score(A(3), A(4)), ValueError, "r2_score", "target", "3 values", "(4,)")
+case("fastdl.train.mse", lambda: train.mse(A(3), A(4)), ValueError, "mse", "target", "3 values", "(4,)")
 
 # fmt: on
 
@@ -407,106 +407,8 @@ NO_ARGUMENTS = {
 
 # Cases whose message still lacks one of the four parts: each is a strict xfail, so fixing
 # one fails the run until it leaves this set, and the cap keeps the set from growing.
-KNOWN_BAD = {
-    "fastdl.ops.activation_backward",
-    "fastdl.ops.activation_backward-name",
-    "fastdl.ops.attention",
-    "fastdl.ops.attention_forward",
-    "fastdl.ops.attention_backward",
-    "fastdl.ops.batch_norm_inference",
-    "fastdl.ops.batch_norm_backward",
-    "fastdl.ops.adam_step",
-    "fastdl.ops.adam_step-step",
-    "fastdl.ops.sgd_step",
-    "fastdl.ops.grad_norm",
-    "fastdl.ops.scale_",
-    "fastdl.zeros_like",
-    "fastdl.full_like",
-    "fastdl.empty_like",
-    "fastdl.eye",
-    "fastdl.randint",
-    "fastdl.linear",
-    "fastdl.linear-bias",
-    "fastdl.linear-act",
-    "fastdl.concatenate-empty",
-    "fastdl.grad",
-    "fastdl.value_and_grad",
-    "fastdl.gradcheck",
-    "fastdl.set_grad_enabled",
-    "fastdl.save",
-    "fastdl.save-obj",
-    "fastdl.load",
-    "fastdl.load-junk",
-    "fastdl.nn.functional.linear",
-    "fastdl.nn.functional.softmax",
-    "fastdl.nn.functional.log_softmax",
-    "fastdl.nn.functional.batch_norm",
-    "fastdl.nn.functional.layer_norm",
-    "fastdl.nn.functional.mse_loss",
-    "fastdl.nn.functional.binary_cross_entropy",
-    "fastdl.nn.functional.cross_entropy",
-    "fastdl.nn.functional.cross_entropy-shape",
-    "fastdl.nn.functional.cross_entropy-range",
-    "fastdl.nn.functional.cross_entropy-input",
-    "fastdl.nn.functional.scaled_dot_product_attention",
-    "fastdl.nn.functional.dot_product_attention",
-    "fastdl.nn.init.calculate_gain",
-    "fastdl.nn.init.ones_",
-    "fastdl.nn.init.zeros_",
-    "fastdl.nn.init.uniform_",
-    "fastdl.nn.init.normal_",
-    "fastdl.nn.init.lecun_normal_",
-    "fastdl.nn.init.kaiming_uniform_",
-    "fastdl.nn.init.xavier_normal_",
-    "fastdl.nn.utils.clip_grad_norm_",
-    "fastdl.nn.utils.clip_grad_value_",
-    "fastdl.nn.Module",
-    "fastdl.nn.Parameter",
-    "fastdl.nn.Sequential",
-    "fastdl.nn.ModuleList",
-    "fastdl.nn.Residual-forward",
-    "fastdl.nn.Flatten",
-    "fastdl.nn.Linear",
-    "fastdl.nn.Linear-dtype",
-    "fastdl.nn.Softmax",
-    "fastdl.nn.LogSoftmax",
-    "fastdl.nn.BatchNorm1d",
-    "fastdl.nn.LayerNorm",
-    "fastdl.nn.LayerNorm-ctor",
-    "fastdl.nn.BCELoss",
-    "fastdl.nn.CrossEntropyLoss",
-    "fastdl.nn.CrossEntropyLoss-forward",
-    "fastdl.nn.MultiheadAttention",
-    "fastdl.nn.DotProductAttention",
-    "fastdl.nn.RNNCell",
-    "fastdl.nn.RNN",
-    "fastdl.nn.GRUCell",
-    "fastdl.optim.Adam",
-    "fastdl.optim.Adam-betas",
-    "fastdl.optim.Adam-params",
-    "fastdl.optim.Adam-empty",
-    "fastdl.optim.Adam-dtype",
-    "fastdl.optim.Adam-lsd-keys",
-    "fastdl.optim.Adam-lsd-count",
-    "fastdl.optim.AdamW",
-    "fastdl.optim.AdamW-wd",
-    "fastdl.optim.SGD",
-    "fastdl.optim.SGD-nesterov",
-    "fastdl.optim.SGD-lr-type",
-    "fastdl.optim.Optimizer",
-    "fastdl.optim.lr_scheduler.LRScheduler",
-    "fastdl.data.Dataset",
-    "fastdl.data.TensorDataset",
-    "fastdl.data.Subset",
-    "fastdl.data.random_split",
-    "fastdl.data.DataLoader-dataset",
-    "fastdl.train.evaluate",
-    "fastdl.train.EarlyStopping",
-    "fastdl.train.accuracy",
-    "fastdl.train.r2_score",
-    "fastdl.train.mse",
-}
-KNOWN_BAD_CAP = 97
+KNOWN_BAD: set[str] = set()
+KNOWN_BAD_CAP = 0
 
 # Public entry points without a case yet: this set may only shrink (see the cap below).
 NOT_YET_COVERED: set[str] = set()

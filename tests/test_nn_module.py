@@ -201,7 +201,7 @@ def test_sequential_indexing_and_mutation():
     assert isinstance(seq[2], nn.Sigmoid)
     named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("act", nn.ReLU())]))
     assert [n for n, _ in named.named_children()] == ["fc", "act"]
-    with pytest.raises(TypeError, match="not a Module"):
+    with pytest.raises(TypeError, match="must be a Module, got"):
         nn.Sequential(nn.ReLU(), lambda x: x)
 
 
@@ -233,7 +233,7 @@ def test_module_list():
         "1.weight",
         "1.bias",
     ]
-    with pytest.raises(TypeError, match="not a Module"):
+    with pytest.raises(TypeError, match="must be a Module, got"):
         ml.append(3)
 
 

@@ -119,9 +119,9 @@ def test_layouts_and_errors():
     assert out.shape == (7, 2, 4) and hn.shape == (1, 2, 4) and out.dtype == np.float32
     out, hn = gru(np.ones((7, 3), np.float32))
     assert out.shape == (7, 4) and hn.shape == (1, 4)
-    with pytest.raises(ValueError, match="input must be"):
+    with pytest.raises(ValueError, match="'input' must have shape"):
         gru(np.ones((2, 7, 5)))
-    with pytest.raises(ValueError, match="hx must be"):
+    with pytest.raises(ValueError, match="'hx' must have shape"):
         nn.GRU(3, 4)(np.ones((2, 7, 3)), np.zeros((1, 3, 4)))
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNNCell(3, 4, nonlinearity="gelu")

@@ -596,19 +596,34 @@ def _bad_cases():
         g[0] = v[0]
 
     return [
-        ("shape", shape, ValueError, r"exp_avgs\[1\] must have shape \(2, 3\).*got \(3, 2\)"),
-        ("noncontig", noncontig_param, ValueError, r"params\[2\] must be C-contiguous"),
-        ("readonly", readonly_param, ValueError, r"params\[0\] must be writeable"),
-        ("readonly_state", readonly_state, ValueError, r"exp_avg_sqs\[2\] must be writeable"),
+        ("shape", shape, ValueError, r"'exp_avgs\[1\]' must have shape \(2, 3\).*got \(3, 2\)"),
+        ("noncontig", noncontig_param, ValueError, r"'params\[2\]' must be C-contiguous"),
+        ("readonly", readonly_param, ValueError, r"'params\[0\]' must be writeable"),
+        ("readonly_state", readonly_state, ValueError, r"'exp_avg_sqs\[2\]' must be writeable"),
         ("dtype_state", wrong_dtype_state, TypeError, r"exp_avgs\[0\].*float32.*got float64"),
         ("dtype_grad", wrong_dtype_grad, TypeError, r"grads\[1\].*float32.*got float64"),
         ("int", int_param, TypeError, r"params\[0\].*float32 or float64, got int32"),
         ("half", half_param, TypeError, r"params\[1\].*float32 or float64, got float16"),
-        ("length", length, ValueError, r"'exp_avg_sqs' has 2 arrays but 'params' has 3"),
+        (
+            "length",
+            length,
+            ValueError,
+            r"'exp_avg_sqs' must have 3 arrays, one per item of 'params', got 2",
+        ),
         ("not_a_list", not_a_list, TypeError, r"'exp_avg_sqs' must be a list or tuple"),
-        ("not_an_array", not_an_array, TypeError, r"grads\[2\] must be a numpy.ndarray"),
-        ("overlap", overlap, ValueError, r"params\[2\] and exp_avgs\[2\] overlap"),
-        ("grad_overlap", grad_overlaps_state, ValueError, r"overlap in memory"),
+        ("not_an_array", not_an_array, TypeError, r"'grads\[2\]' must be a numpy.ndarray"),
+        (
+            "overlap",
+            overlap,
+            ValueError,
+            r"'params\[2\]' and argument 'exp_avgs\[2\]' must not share memory",
+        ),
+        (
+            "grad_overlap",
+            grad_overlaps_state,
+            ValueError,
+            r"must not share memory .*got overlapping arrays",
+        ),
     ]
 
 
@@ -629,12 +644,12 @@ def test_adam_bad_input_is_a_clear_error_and_writes_nothing(case):
 @pytest.mark.parametrize(
     "kw,msg",
     [
-        (dict(step=0), "step must be >= 1"),
-        (dict(lr=-0.1), "invalid lr"),
-        (dict(beta1=1.0), "invalid beta1"),
-        (dict(beta2=-0.1), "invalid beta2"),
-        (dict(eps=float("nan")), "invalid eps"),
-        (dict(weight_decay=-1.0), "invalid weight_decay"),
+        (dict(step=0), "'step' must be >= 1"),
+        (dict(lr=-0.1), r"'lr' must be in \[0.0, inf\), got -0.1"),
+        (dict(beta1=1.0), r"'beta1' must be in \[0.0, 1.0\), got 1.0"),
+        (dict(beta2=-0.1), r"'beta2' must be in \[0.0, 1.0\), got -0.1"),
+        (dict(eps=float("nan")), "'eps' must be in .*got nan"),
+        (dict(weight_decay=-1.0), "'weight_decay' must be in .*got -1.0"),
         (dict(amsgrad=True), "max_exp_avg_sqs"),
     ],
 )
@@ -661,23 +676,25 @@ def test_amsgrad_state_is_checked_too():
     p, g, m, v = _adam_lists()
     vm = [np.zeros_like(a) for a in p]
     vm[1] = np.zeros((6,), np.float32)
-    with pytest.raises(ValueError, match=r"max_exp_avg_sqs\[1\] must have shape"):
+    with pytest.raises(ValueError, match=r"argument 'max_exp_avg_sqs\[1\]' must have shape"):
         _call_adam(p, g, m, v, amsgrad=True, max_exp_avg_sqs=vm)
 
 
 def test_sgd_bad_input():
     p, g, b, _ = _adam_lists()
     before = copies(p)
-    with pytest.raises(ValueError, match="needs momentum_buffers"):
+    with pytest.raises(
+        ValueError, match=r"'momentum_buffers' must be a list .*needs it\), got None"
+    ):
         ops.sgd_step(p, g, None, lr=0.1, momentum=0.9)
-    with pytest.raises(ValueError, match=r"'momentum_buffers' has 2 arrays"):
+    with pytest.raises(ValueError, match=r"'momentum_buffers' must have 3 arrays, .* got 2"):
         ops.sgd_step(p, g, b[:2], lr=0.1, momentum=0.9)
     b[2] = np.zeros(5, np.float64)
     with pytest.raises(TypeError, match=r"momentum_buffers\[2\].*float32"):
         ops.sgd_step(p, g, b, lr=0.1, momentum=0.9)
     p[1] = np.zeros((3, 2), np.float32).T
-    with pytest.raises(ValueError, match=r"params\[1\] must be C-contiguous"):
+    with pytest.raises(ValueError, match=r"argument 'params\[1\]' must be C-contiguous"):
         ops.sgd_step(p, g, None, lr=0.1)
-    with pytest.raises(ValueError, match="invalid lr"):
+    with pytest.raises(ValueError, match=r"argument 'lr' must be in \[0.0, inf\), got -"):
         ops.sgd_step(p, g, None, lr=-1.0)
     assert_lists_equal(p[::2], before[::2])

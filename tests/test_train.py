@@ -218,7 +218,7 @@ def test_bad_arguments():
     x, y = regression_data(n=8)
     model, opt = setup_model()
     loader = DataLoader(TensorDataset(x, y), 4)
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(ValueError, match="'metrics' must name built-in metrics"):
         fit(model, nn.functional.mse_loss, opt, loader, 1, metrics=["acc"], verbose=False)
     with pytest.raises(ValueError, match="epochs"):
         fit(model, nn.functional.mse_loss, opt, loader, -1, verbose=False)
@@ -232,5 +232,7 @@ def test_bad_arguments():
             verbose=False,
             early_stopping=EarlyStopping(monitor="val_loss"),
         )
-    with pytest.raises(ValueError, match="batch must be"):
+    with pytest.raises(
+        ValueError, match=r"'train_loader' must yield batches \(inputs..., target\)"
+    ):
         fit(model, nn.functional.mse_loss, opt, DataLoader(TensorDataset(x), 4), 1, verbose=False)

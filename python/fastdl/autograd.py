@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import numpy as np
 
-from .ops._checks import CacheBlock, arg_error
+from .ops._checks import CacheBlock, arg_error, describe
 
 __all__ = [
     "Function",
@@ -72,6 +72,8 @@ class set_grad_enabled:
 
     def __init__(self, mode: bool = True) -> None:
         self._prev = _GradMode.enabled
+        if not isinstance(mode, (bool, np.bool_)):
+            raise arg_error("set_grad_enabled", "mode", "be a bool", describe(mode), TypeError)
         self._mode = bool(mode)
         _GradMode.enabled = self._mode
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._random import get_generator
+from .ops._checks import arg_error, describe
 from .ops._checks import empty as _empty
 from .tensor import Tensor
 
@@ -36,23 +37,20 @@ __all__ = [
 ]
 
 
-def _shape(fn: str, shape: tuple) -> tuple:
+def _shape(fn: str, shape: tuple, arg: str = "size") -> tuple:
     """``f(2, 3)`` and ``f((2, 3))`` alike; every size a non-negative int."""
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
         try:
             shape = tuple(shape[0])
         except TypeError:
-            raise TypeError(
-                f"{fn}(): argument 'size' must be ints or a sequence of ints, "
-                f"got {type(shape[0]).__name__}"
+            raise arg_error(
+                fn, arg, "be ints or a sequence of ints", describe(shape[0]), TypeError
             ) from None
     for n in shape:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-            raise TypeError(
-                f"{fn}(): argument 'size' must hold ints, got {type(n).__name__} in {shape}"
-            )
+            raise arg_error(fn, arg, "hold ints", f"{describe(n)} in {shape}", TypeError)
         if n < 0:
-            raise ValueError(f"{fn}(): argument 'size' must be non-negative, got {shape}")
+            raise arg_error(fn, arg, "be non-negative", shape if len(shape) > 1 else n)
     return tuple(int(n) for n in shape)
 
 
@@ -60,19 +58,25 @@ def _dtype(fn: str, dtype: Any, default: Any) -> np.dtype:
     try:
         dt = np.dtype(default if dtype is None else dtype)
     except TypeError:
-        raise TypeError(f"{fn}(): argument 'dtype' is not a NumPy dtype: {dtype!r}") from None
+        raise arg_error(fn, "dtype", "be a NumPy dtype", repr(dtype), TypeError) from None
     if dt.kind not in "biuf":
-        raise TypeError(f"{fn}(): argument 'dtype' must be a bool, int or float dtype, got {dt}")
+        raise arg_error(fn, "dtype", "be a bool, int or float dtype", dt, TypeError)
     return dt
 
 
 def _leaf(fn: str, data: np.ndarray, requires_grad: bool) -> Tensor:
     if requires_grad and data.dtype.kind != "f":
-        raise TypeError(
-            f"{fn}(): requires_grad=True needs a floating dtype, got {data.dtype} "
-            "(only float tensors have gradients)"
-        )
+        raise arg_error(
+            fn, "requires_grad", "be False for a non-float dtype (only float tensors have "
+            "gradients)", f"True with dtype {data.dtype}", TypeError,
+        )  # fmt: skip
     return Tensor(data, requires_grad=requires_grad)
+
+
+def _fill_value(fn: str, value: Any) -> Any:
+    if not isinstance(value, (numbers.Number, np.generic)) or isinstance(value, complex):
+        raise arg_error(fn, "fill_value", "be a real number", describe(value), TypeError)
+    return value
 
 
 def _filled(fn: str, make: Any, shape: tuple, dtype: Any, default: Any, grad: bool) -> Tensor:
@@ -126,10 +130,7 @@ def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = Fa
         dtype('float32')
     """
     shape = _shape("full", (size,))
-    if not isinstance(fill_value, (numbers.Number, np.generic)) or isinstance(fill_value, complex):
-        raise TypeError(
-            f"full(): argument 'fill_value' must be a real number, got {type(fill_value).__name__}"
-        )
+    _fill_value("full", fill_value)
     dt = _dtype("full", dtype, _fill_dtype(fill_value))
     return _leaf("full", np.full(shape, fill_value, dt), requires_grad)
 
@@ -145,11 +146,16 @@ def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return _filled("empty", _empty, _shape("empty", size), dtype, np.float32, requires_grad)
 
 
-def _source_array(x: Any) -> np.ndarray:
+def _source_array(fn: str, x: Any) -> np.ndarray:
     """The array whose shape and dtype a ``*_like`` factory copies."""
     data = x.data if isinstance(x, Tensor) else x
     if not isinstance(data, np.ndarray):
-        data = np.asarray(data)
+        try:
+            data = np.asarray(data)
+        except (TypeError, ValueError):
+            data = np.asarray(None)  # refused below
+        if data.dtype.kind not in "biuf":
+            raise arg_error(fn, "x", "be a Tensor or array of numbers", describe(x), TypeError)
     return data
 
 
@@ -161,7 +167,7 @@ def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         >>> fastdl.zeros_like(fastdl.ones(2, 2)).tolist()
         [[0.0, 0.0], [0.0, 0.0]]
     """
-    src = _source_array(x)
+    src = _source_array("zeros_like", x)
     return _filled("zeros_like", np.zeros, src.shape, dtype, src.dtype, requires_grad)
 
 
@@ -173,7 +179,7 @@ def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
         >>> fastdl.ones_like(fastdl.zeros(2)).tolist()
         [1.0, 1.0]
     """
-    src = _source_array(x)
+    src = _source_array("ones_like", x)
     return _filled("ones_like", np.ones, src.shape, dtype, src.dtype, requires_grad)
 
 
@@ -185,7 +191,8 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = 
         >>> fastdl.full_like(fastdl.zeros(2), 3.0).tolist()
         [3.0, 3.0]
     """
-    src = _source_array(x)
+    src = _source_array("full_like", x)
+    _fill_value("full_like", fill_value)
     dt = src.dtype if dtype is None else dtype
     return full(src.shape, fill_value, dtype=dt, requires_grad=requires_grad)
 
@@ -198,13 +205,13 @@ def empty_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
         >>> fastdl.empty_like(fastdl.zeros(2, 3)).shape
         (2, 3)
     """
-    src = _source_array(x)
+    src = _source_array("empty_like", x)
     return _filled("empty_like", _empty, src.shape, dtype, src.dtype, requires_grad)
 
 
 def _real(fn: str, name: str, v: Any) -> Any:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.generic)):
-        raise TypeError(f"{fn}(): argument '{name}' must be a real number, got {type(v).__name__}")
+        raise arg_error(fn, name, "be a real number", describe(v), TypeError)
     return v
 
 
@@ -224,7 +231,7 @@ def arange(
         start, end = 0, start
     args = [_real("arange", n, v) for n, v in (("start", start), ("end", end), ("step", step))]
     if step == 0:
-        raise ValueError("arange(): argument 'step' must be nonzero, got 0")
+        raise arg_error("arange", "step", "be nonzero", step)
     integral = all(isinstance(v, numbers.Integral) for v in args)
     dt = _dtype("arange", dtype, np.int64 if integral else np.float32)
     # Computed in float64 (or int64) and cast once, so float32 ranges do not drift.
@@ -245,9 +252,9 @@ def linspace(
     _real("linspace", "start", start)
     _real("linspace", "end", end)
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral):
-        raise TypeError(f"linspace(): argument 'steps' must be an int, got {type(steps).__name__}")
+        raise arg_error("linspace", "steps", "be an int", describe(steps), TypeError)
     if steps < 0:
-        raise ValueError(f"linspace(): argument 'steps' must be non-negative, got {steps}")
+        raise arg_error("linspace", "steps", "be non-negative", steps)
     dt = _dtype("linspace", dtype, np.float32)
     return _leaf("linspace", np.linspace(start, end, int(steps)).astype(dt), requires_grad)
 
@@ -260,7 +267,7 @@ def eye(n: int, m: Optional[int] = None, dtype: Any = None, requires_grad: bool 
         >>> fastdl.eye(2).tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
-    shape = _shape("eye", (n,) if m is None else (n, m))
+    shape = _shape("eye", (n,), "n") + (() if m is None else _shape("eye", (m,), "m"))
     dt = _dtype("eye", dtype, np.float32)
     return _leaf("eye", np.eye(shape[0], shape[-1], dtype=dt), requires_grad)
 
@@ -269,9 +276,8 @@ def _generator(fn: str, generator: Optional[np.random.Generator]) -> np.random.G
     if generator is None:
         return get_generator()
     if not isinstance(generator, np.random.Generator):
-        raise TypeError(
-            f"{fn}(): argument 'generator' must be a numpy.random.Generator, "
-            f"got {type(generator).__name__}"
+        raise arg_error(
+            fn, "generator", "be a numpy.random.Generator", describe(generator), TypeError
         )
     return generator
 
@@ -279,7 +285,7 @@ def _generator(fn: str, generator: Optional[np.random.Generator]) -> np.random.G
 def _float_dtype(fn: str, dtype: Any) -> np.dtype:
     dt = _dtype(fn, dtype, np.float32)
     if dt.kind != "f":
-        raise TypeError(f"{fn}(): argument 'dtype' must be a float dtype, got {dt}")
+        raise arg_error(fn, "dtype", "be a float dtype", dt, TypeError)
     return dt
 
 
@@ -341,9 +347,9 @@ def randint(
         low, high = 0, low
     for name, v in (("low", low), ("high", high)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"randint(): argument '{name}' must be an int, got {type(v).__name__}")
+            raise arg_error("randint", name, "be an int", describe(v), TypeError)
     if high <= low:
-        raise ValueError(f"randint(): need low < high, got low={low}, high={high}")
+        raise arg_error("randint", "high", f"be > low ({low})", high)
     shape = _shape("randint", (size,))
     dt = _dtype("randint", dtype, np.int64)
     data = _generator("randint", generator).integers(low, high, shape).astype(dt)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from .autograd import enable_grad
+from .ops._checks import arg_error
 from .tensor import Tensor
 
 __all__ = ["grad", "value_and_grad"]
@@ -25,7 +26,9 @@ def _as_input(x: Any, fn: str, i: int) -> Tensor:
     if a.dtype.kind in "iub":
         a = a.astype(np.float64)
     if a.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{fn}(): argument {i} must be a float32/float64 array, got {a.dtype}")
+        raise arg_error(
+            fn, f"args[{i}]", "be a float32/float64 array", f"dtype {a.dtype}", TypeError
+        )
     return Tensor(a, requires_grad=True)
 
 
@@ -36,15 +39,18 @@ def _run(f: Callable, argnums: ArgNums, fn: str, args: tuple, kwargs: dict) -> t
     leaves = []
     for i in nums:
         if not -len(args) <= i < len(args):
-            raise ValueError(f"{fn}(): argnums {i} is out of range for {len(args)} arguments")
+            raise arg_error(
+                fn, "argnums", f"index the {len(args)} positional arguments (in "
+                f"[{-len(args)}, {len(args) - 1}])", i,
+            )  # fmt: skip
         leaves.append(_as_input(args[i], fn, i))
         args[i] = leaves[-1]
     with enable_grad():
         out = f(*args, **kwargs)
     value = out.data if isinstance(out, Tensor) else np.asarray(out)
     if value.size != 1:
-        raise TypeError(
-            f"{fn}(): the function must return a scalar (one element), got shape {value.shape}"
+        raise arg_error(
+            fn, "f", "return a scalar (one element)", f"a result of shape {value.shape}", TypeError
         )
     if isinstance(out, Tensor) and out.requires_grad:
         out.backward()

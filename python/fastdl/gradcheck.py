@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .ops._checks import arg_error, describe
 from .tensor import Tensor
 
 __all__ = ["gradcheck"]
@@ -33,10 +34,16 @@ def gradcheck(
     """
     # order="C": the perturbation loop below writes through a.reshape(-1), which is a view
     # only for a C-contiguous array (a transposed input used to make every numeric slope 0).
-    arrays = [
-        np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C")
-        for x in inputs
-    ]
+    arrays = []
+    for i, x in enumerate(inputs):
+        try:
+            arrays.append(
+                np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64, order="C")
+            )
+        except (TypeError, ValueError):
+            raise arg_error(
+                "gradcheck", f"inputs[{i}]", "be an array of real numbers", describe(x), TypeError
+            ) from None
     rng = np.random.default_rng(1234)
     probe = None
 

@@ -19,6 +19,8 @@ from typing import IO, Any, Union
 
 import numpy as np
 
+from .ops._checks import arg_error, describe
+
 __all__ = ["save", "load"]
 
 _META = "__fastdl__"
@@ -58,10 +60,10 @@ class _Encoder:
         if arr is not None or isinstance(value, np.generic):
             a = np.asarray(arr if arr is not None else value)
             if a.dtype.hasobject or a.dtype.kind not in "biufcSUM":
-                raise TypeError(
-                    f"save(): cannot store '{path}' of dtype {a.dtype} without pickle; "
-                    "only numeric, bool and string arrays are supported"
-                )
+                raise arg_error(
+                    "save", "obj", f"hold numeric, bool or string arrays (at '{path}'; object "
+                    "arrays would need pickle)", f"dtype {a.dtype}", TypeError,
+                )  # fmt: skip
             key = self._key(path)
             self.arrays[key] = a
             return {"a": key, "s": True} if arr is None else {"a": key}
@@ -71,19 +73,20 @@ class _Encoder:
             items = []
             for k, v in value.items():
                 if isinstance(k, bool) or not isinstance(k, (str, int)):
-                    raise TypeError(
-                        f"save(): dict keys must be str or int, got {type(k).__name__} at "
-                        f"'{path or '<root>'}'"
-                    )
+                    raise arg_error(
+                        "save", "obj", f"have str or int dict keys (at '{path or '<root>'}')",
+                        f"key of type {type(k).__name__}", TypeError,
+                    )  # fmt: skip
                 items.append([k, self.node(v, f"{path}.{k}" if path else str(k))])
             return {"d": items}
         if isinstance(value, (list, tuple)):
             nodes = [self.node(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(value)]
             return {"t" if isinstance(value, tuple) else "l": nodes}
-        raise TypeError(
-            f"save(): cannot store '{path or '<root>'}' of type {type(value).__name__}; "
-            "expected arrays, Tensors, dicts, lists, tuples or int/float/bool/str/None"
-        )
+        raise arg_error(
+            "save", "obj", "hold only arrays, Tensors, dicts, lists, tuples or "
+            f"int/float/bool/str/None (at '{path or '<root>'}')", f"type {type(value).__name__}",
+            TypeError,
+        )  # fmt: skip
 
 
 def save(obj: Any, f: PathOrFile, *, optimizer: Any = None, compress: bool = False) -> None:
@@ -115,8 +118,12 @@ def save(obj: Any, f: PathOrFile, *, optimizer: Any = None, compress: bool = Fal
         return
     path = os.fspath(f)
     if not isinstance(path, str):
-        raise TypeError(f"save(): argument 'f' must be a str path, got {type(path).__name__}")
+        raise arg_error("save", "f", "be a str path or a file", describe(path), TypeError)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else mkstemp's error names the temporary file
+        raise arg_error(
+            "save", "f", "be a path in an existing directory", repr(path), FileNotFoundError
+        )
     fd, tmp = tempfile.mkstemp(
         dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
     )
@@ -188,13 +195,15 @@ def load(f: PathOrFile) -> Any:
         >>> fastdl.load(path)["w"]
         array([0., 1., 2.])
     """
-    name = f if not hasattr(f, "read") else getattr(f, "name", "<file>")
+    name = f if not hasattr(f, "read") else getattr(f, "name", f"a {type(f).__name__}")
     try:
         npz = np.load(f, allow_pickle=False)
-    except ValueError as e:  # pickled payloads
-        raise ValueError(f"load(): {name!r} is not a fastdl .npz file (refused: {e})") from None
+    except FileNotFoundError:
+        raise arg_error("load", "f", "be an existing file", repr(name), FileNotFoundError) from None
+    except ValueError as e:  # pickled payloads, junk
+        raise arg_error("load", "f", "be a fastdl .npz file", f"{name!r} ({e})") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ValueError(f"load(): {name!r} is a single .npy array, not an .npz archive")
+        raise arg_error("load", "f", "be an .npz archive", f"{name!r}, a single .npy array")
     with npz:
         arrays = {}
         for key in npz.files:

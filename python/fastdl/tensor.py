@@ -919,6 +919,8 @@ def _data(x: Any) -> Any:
 def _to_array(data: Any, dtype: Any, copy: bool, fn: str, arg: str = "data") -> np.ndarray:
     """``data`` as an ndarray of numbers; object, string, bytes, void and datetime data are a
     TypeError, as in PyTorch (complex is kept: NumPy's elementwise math works on it)."""
+    if type(data) is _ndarray and dtype is None and not copy and data.dtype.kind in "biufc":
+        return data  # Tensor(ndarray): the common case, no np.asarray call
     dt = None if dtype is None else _dtype(dtype, fn)
     if isinstance(data, np.ndarray) or isinstance(data, np.generic):
         if dt is None:
@@ -934,10 +936,10 @@ def _to_array(data: Any, dtype: Any, copy: bool, fn: str, arg: str = "data") -> 
                 f"{describe(data)} ({e})", ValueError if isinstance(e, ValueError) else TypeError,
             ) from None  # fmt: skip
         if dt is None:  # Python floats and complex: float32 and complex64, as PyTorch
-            if a.dtype == np.float64:
-                a = a.astype(np.float32)
-            elif a.dtype == np.complex128:
-                a = a.astype(np.complex64)
+            if a.dtype is _F64:
+                return a.astype(np.float32)
+            if a.dtype == np.complex128:
+                return a.astype(np.complex64)
     if a.dtype.kind not in "biufc":
         raise arg_error(
             fn, arg, "hold numbers (bool, int, float or complex)", f"dtype {a.dtype}", TypeError
@@ -1357,16 +1359,18 @@ def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> T
     """
     xd, wd = _asarray(_data(x)), _asarray(_data(w))
     bd = None if b is None else _asarray(_data(b))
-    if wd.ndim != 2 or xd.ndim < 1 or xd.shape[-1] != wd.shape[0]:
-        raise ValueError(
-            f"linear(): x (..., d_in) and w (d_in, d_out) do not match: got x {xd.shape}, "
-            f"w {wd.shape}"
-        )
+    if xd.ndim < 1:
+        raise arg_error("linear", "x", "be at least 1-d (..., d_in)", f"shape {xd.shape}")
+    if wd.ndim != 2 or xd.shape[-1] != wd.shape[0]:
+        raise arg_error(
+            "linear", "w", f"have shape ({xd.shape[-1]}, d_out) for x of shape {xd.shape}",
+            f"shape {wd.shape}",
+        )  # fmt: skip
     if bd is not None and bd.shape != (wd.shape[1],):
-        raise ValueError(f"linear(): b must have shape ({wd.shape[1]},), got {bd.shape}")
+        raise arg_error("linear", "b", f"have shape ({wd.shape[1]},)", f"shape {bd.shape}")
     if activation not in (None, "relu", "sigmoid", "tanh"):
-        raise ValueError(
-            f"linear(): activation must be None, 'relu', 'sigmoid' or 'tanh', got {activation!r}"
+        raise arg_error(
+            "linear", "activation", "be None, 'relu', 'sigmoid' or 'tanh'", repr(activation)
         )
     return _linear(x, xd, w, wd, b, bd, activation)
 
@@ -1551,7 +1555,7 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
     try:
         ts = list(tensors)
         if not ts:
-            raise ValueError("concatenate(): need at least one array to concatenate")
+            raise arg_error("concatenate", "tensors", "hold at least one tensor", "[]")
         flat = axis is None
         if flat:  # Tensors flattened here (their gradients reshape back); the rest by NumPy,
             ts = [t.reshape(-1) if isinstance(t, Tensor) else t for t in ts]  # scalars weak
@@ -1579,7 +1583,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     try:
         ts = [_checked_tensor(t, "stack", "tensors") for t in tensors]
         if not ts:
-            raise ValueError("stack(): need at least one array to stack")
+            raise arg_error("stack", "tensors", "hold at least one tensor", "[]")
         nd = ts[0].data.ndim + 1
         ax = _one_axis(axis, nd, "stack")
         shapes = [t.data.shape for t in ts]

@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from .ops._checks import arg_error, describe
+
 __all__ = ["fit", "evaluate", "EarlyStopping", "accuracy", "r2_score", "mse"]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -31,6 +33,21 @@ Metric = Callable[[np.ndarray, np.ndarray], float]
 def _np(x: Any) -> np.ndarray:
     """The ndarray behind a Tensor (or the array itself)."""
     return x if isinstance(x, np.ndarray) else np.asarray(getattr(x, "data", x))
+
+
+def _same_count(fn: str, out: np.ndarray, tgt: np.ndarray, want: Any = None) -> None:
+    """The target has one value per output (``want``: the shape whose size it must have)."""
+    n = out.size if want is None else int(np.prod(want))
+    if tgt.size != n:
+        raise arg_error(
+            fn, "target", f"have {n} values, one per output (output shape {out.shape})",
+            f"shape {tgt.shape}",
+        )  # fmt: skip
+
+
+def _iterable(fn: str, arg: str, loader: Any) -> None:
+    if not hasattr(loader, "__iter__"):
+        raise arg_error(fn, arg, "be an iterable of batches", describe(loader), TypeError)
 
 
 def accuracy(output: Any, target: Any) -> float:
@@ -48,7 +65,9 @@ def accuracy(output: Any, target: Any) -> float:
         0.5
     """
     out, tgt = _np(output), _np(target)
-    if out.ndim >= 2 and out.shape[-1] > 1:
+    classes = out.ndim >= 2 and out.shape[-1] > 1
+    _same_count("accuracy", out, tgt, out.shape[:-1] if classes else None)
+    if classes:
         pred = out.argmax(axis=-1)
         return float(np.mean(pred == tgt.reshape(pred.shape)))
     pred = out.reshape(-1) > 0.5
@@ -63,8 +82,10 @@ def r2_score(output: Any, target: Any) -> float:
         >>> r2_score(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
         0.7857142857142857
     """
-    out = _np(output).astype(np.float64).reshape(-1)
-    tgt = _np(target).astype(np.float64).reshape(-1)
+    out = _np(output).astype(np.float64)
+    tgt = _np(target).astype(np.float64)
+    _same_count("r2_score", out, tgt)
+    out, tgt = out.reshape(-1), tgt.reshape(-1)
     ss_res = float(np.sum((tgt - out) ** 2))
     ss_tot = float(np.sum((tgt - tgt.mean()) ** 2))
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
@@ -78,8 +99,10 @@ def mse(output: Any, target: Any) -> float:
         >>> mse(np.array([1.0, 2.0]), np.array([1.0, 4.0]))
         2.0
     """
-    out = _np(output).astype(np.float64).reshape(-1)
-    tgt = _np(target).astype(np.float64).reshape(-1)
+    out = _np(output).astype(np.float64)
+    tgt = _np(target).astype(np.float64)
+    _same_count("mse", out, tgt)
+    out, tgt = out.reshape(-1), tgt.reshape(-1)
     return float(np.mean((out - tgt) ** 2))
 
 
@@ -94,16 +117,18 @@ def _metric_table(metrics: Union[None, Mapping[str, Any], Sequence[Any]]) -> dic
     for name, m in items:
         if isinstance(m, str):
             if m not in _BUILTIN:
-                raise ValueError(
-                    f"fit(): unknown metric {m!r}; built-ins are {sorted(_BUILTIN)}, or pass a "
-                    "callable metric(output, target) -> float"
-                )
+                raise arg_error(
+                    "fit", "metrics", f"name built-in metrics {sorted(_BUILTIN)} or be callables "
+                    "metric(output, target) -> float", repr(m),
+                )  # fmt: skip
             name, m = name or m, _BUILTIN[m]
         elif not callable(m):
-            raise TypeError(f"fit(): a metric must be a name or a callable, got {type(m).__name__}")
+            raise arg_error("fit", "metrics", "hold names or callables", describe(m), TypeError)
         name = name or getattr(m, "__name__", "metric")
         if name == "loss" or name.startswith("val_"):
-            raise ValueError(f"fit(): metric name {name!r} is reserved")
+            raise arg_error(
+                "fit", "metrics", "use names other than 'loss' and 'val_*' (reserved)", repr(name)
+            )
         table[name] = m
     return table
 
@@ -129,12 +154,12 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.patience < 0:
-            raise ValueError(f"EarlyStopping(): patience must be >= 0, got {self.patience}")
+            raise arg_error("EarlyStopping", "patience", "be >= 0", self.patience)
         if self.mode is None:
             lower = any(k in self.monitor for k in ("loss", "mse", "error"))
             self.mode = "min" if lower else "max"
         if self.mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping(): mode must be 'min' or 'max', got {self.mode!r}")
+            raise arg_error("EarlyStopping", "mode", "be 'min', 'max' or None", repr(self.mode))
         self.best: float = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: int = -1
         self.best_state: Optional[dict] = None
@@ -160,12 +185,14 @@ def _split_batch(batch: Any) -> tuple[tuple, Any]:
     """(inputs, target) from a loader batch: the last element is the target."""
     if isinstance(batch, (tuple, list)):
         if len(batch) < 2:
-            raise ValueError(
-                f"fit(): a batch must be (inputs..., target), got a {type(batch).__name__} of "
-                f"{len(batch)} element(s)"
-            )
+            raise arg_error(
+                "fit", "train_loader", "yield batches (inputs..., target)",
+                f"a {type(batch).__name__} of {len(batch)} element(s)",
+            )  # fmt: skip
         return tuple(batch[:-1]), batch[-1]
-    raise TypeError(f"fit(): a batch must be a tuple (inputs..., target), got {type(batch)}")
+    raise arg_error(
+        "fit", "train_loader", "yield tuples (inputs..., target)", describe(batch), TypeError
+    )
 
 
 def _set_mode(model: Any, training: bool) -> None:
@@ -262,7 +289,7 @@ def _run_epoch(
         if progress is not None:
             progress.step(loss_sum, count, running)
     if count == 0:
-        raise ValueError("fit()/evaluate(): the loader yielded no samples")
+        raise arg_error("fit/evaluate", "loader", "yield at least one sample", "no batches")
     result = {"loss": loss_sum / count}
     if metrics:
         o, t = np.concatenate(outs), np.concatenate(tgts)
@@ -287,6 +314,7 @@ def evaluate(
     import fastdl
 
     table = _metric_table(metrics)
+    _iterable("evaluate", "loader", loader)
     _set_mode(model, False)
     with fastdl.no_grad():
         return _run_epoch(model, loss_fn, loader, table)
@@ -335,7 +363,10 @@ def fit(
     import fastdl
 
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"fit(): argument 'epochs' must be an int >= 0, got {epochs!r}")
+        raise arg_error("fit", "epochs", "be an int >= 0", repr(epochs))
+    _iterable("fit", "train_loader", train_loader)
+    if val_loader is not None:
+        _iterable("fit", "val_loader", val_loader)
     table = _metric_table(metrics)
     stopper = early_stopping
     if isinstance(stopper, (int, np.integer)) and not isinstance(stopper, bool):
@@ -343,10 +374,10 @@ def fit(
             patience=int(stopper), monitor="val_loss" if val_loader is not None else "loss"
         )
     elif stopper is not None and not isinstance(stopper, EarlyStopping):
-        raise TypeError(
-            "fit(): argument 'early_stopping' must be an int patience or an EarlyStopping, "
-            f"got {type(stopper).__name__}"
-        )
+        raise arg_error(
+            "fit", "early_stopping", "be an int patience or an EarlyStopping", describe(stopper),
+            TypeError,
+        )  # fmt: skip
     if stopper is not None:
         stopper = copy.copy(stopper)
         stopper.__post_init__()  # fresh state, so one EarlyStopping can serve several fits
@@ -377,10 +408,10 @@ def fit(
             fastdl.save(model.state_dict(), path.format(epoch=epoch + 1))
         if stopper is not None:
             if stopper.monitor not in row:
-                raise ValueError(
-                    f"fit(): early stopping monitors {stopper.monitor!r}, which is not among "
-                    f"the epoch's values {sorted(row)}"
-                )
+                raise arg_error(
+                    "fit", "early_stopping", f"monitor one of the epoch's values {sorted(row)}",
+                    repr(stopper.monitor),
+                )  # fmt: skip
             if stopper.update(row[stopper.monitor], epoch, model):
                 break
     if stopper is not None and stopper.best_state is not None:

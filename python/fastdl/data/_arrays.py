@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops._checks import arg_error, describe
 from ..tensor import Tensor, _make
 
 
@@ -14,10 +15,10 @@ def as_array(x: Any, fn: str, arg: str) -> np.ndarray:
     if isinstance(x, Tensor):
         return x.data
     if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got {type(x).__name__}")
+        raise arg_error(fn, arg, "be an array", describe(x), TypeError)
     a = np.asarray(x)
     if a.dtype.kind not in "biufc":
-        raise TypeError(f"{fn}(): argument '{arg}' must hold numbers, got dtype {a.dtype}")
+        raise arg_error(fn, arg, "hold numbers", f"dtype {a.dtype}", TypeError)
     return a
 
 

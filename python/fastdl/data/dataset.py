@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .._random import get_generator
+from ..ops._checks import arg_error
 from ._arrays import as_array, to_tensor
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split"]
@@ -31,10 +32,16 @@ class Dataset:
     """
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} must define __len__")
+        raise arg_error(
+            f"{type(self).__name__}.__len__", "self", "be a Dataset subclass that defines "
+            "__len__", type(self).__name__, NotImplementedError,
+        )  # fmt: skip
 
     def __getitem__(self, index: int) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+        raise arg_error(
+            f"{type(self).__name__}.__getitem__", "self", "be a Dataset subclass that defines "
+            "__getitem__", type(self).__name__, NotImplementedError,
+        )  # fmt: skip
 
     # Batched access used by DataLoader; datasets that can gather many rows at once (arrays in
     # memory) override it. ``rows`` is a slice or an int64 index array.
@@ -58,20 +65,19 @@ class TensorDataset(Dataset):
 
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
-            raise ValueError("TensorDataset(): needs at least one array")
+            raise arg_error("TensorDataset", "arrays", "hold at least one array", "none")
         held = tuple(as_array(a, "TensorDataset", f"arrays[{i}]") for i, a in enumerate(arrays))
         for i, a in enumerate(held):
             if a.ndim == 0:
-                raise ValueError(
-                    f"TensorDataset(): argument 'arrays[{i}]' must have a first (sample) "
-                    "dimension, got a 0-d array"
-                )
+                raise arg_error(
+                    "TensorDataset", f"arrays[{i}]", "have a first (sample) dimension",
+                    "a 0-d array",
+                )  # fmt: skip
             if a.shape[0] != held[0].shape[0]:
-                raise ValueError(
-                    f"TensorDataset(): every array needs the same number of samples (first "
-                    f"dimension); arrays[0] has {held[0].shape[0]}, arrays[{i}] has shape "
-                    f"{a.shape}"
-                )
+                raise arg_error(
+                    "TensorDataset", f"arrays[{i}]", f"have {held[0].shape[0]} samples (first "
+                    "dimension) like arrays[0]", f"shape {a.shape}",
+                )  # fmt: skip
         self.arrays: tuple[np.ndarray, ...] = held
 
     @property
@@ -107,14 +113,18 @@ class Subset(Dataset):
     def __init__(self, dataset: Dataset, indices: Sequence[int]) -> None:
         idx = np.asarray(indices)
         if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
-            raise TypeError(
-                f"Subset(): argument 'indices' must be a 1-d sequence of ints, got dtype "
-                f"{idx.dtype} and shape {idx.shape}"
-            )
+            raise arg_error(
+                "Subset", "indices", "be a 1-d sequence of ints",
+                f"dtype {idx.dtype} and shape {idx.shape}", TypeError,
+            )  # fmt: skip
         idx = idx.astype(np.int64, copy=False)
         n = len(dataset)
         if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"Subset(): indices out of range for a dataset of {n} samples")
+            bad = idx[(idx < -n) | (idx >= n)][0]
+            raise arg_error(
+                "Subset", "indices", f"be in [{-n}, {n - 1}] for a dataset of {n} samples", bad,
+                IndexError,
+            )  # fmt: skip
         self.dataset = dataset
         self.indices = np.where(idx < 0, idx + n, idx)
 
@@ -153,21 +163,21 @@ def random_split(
     n = len(dataset)
     lengths = list(lengths)
     if not lengths:
-        raise ValueError("random_split(): argument 'lengths' is empty")
+        raise arg_error("random_split", "lengths", "be non-empty", "[]")
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in lengths):
         counts = [int(v) for v in lengths]
         if any(c < 0 for c in counts) or sum(counts) != n:
-            raise ValueError(
-                f"random_split(): lengths {counts} must be non-negative and sum to the "
-                f"dataset's length {n}"
-            )
+            raise arg_error(
+                "random_split", "lengths", f"be non-negative and sum to the dataset's length {n}",
+                counts,
+            )  # fmt: skip
     else:
         fracs = [float(v) for v in lengths]
         if any(f < 0 or f > 1 for f in fracs) or not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
-            raise ValueError(
-                f"random_split(): fractions {fracs} must lie in [0, 1] and sum to 1 "
-                "(or give integer counts summing to the dataset's length)"
-            )
+            raise arg_error(
+                "random_split", "lengths", "be fractions in [0, 1] summing to 1 (or integer "
+                f"counts summing to the dataset's length {n})", fracs,
+            )  # fmt: skip
         counts = [int(math.floor(n * f)) for f in fracs]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1

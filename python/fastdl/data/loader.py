@@ -7,6 +7,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .._random import get_generator
+from ..ops._checks import arg_error, describe
 from ._arrays import as_array, to_tensor
 from .dataset import Dataset, TensorDataset
 
@@ -61,17 +62,16 @@ class DataLoader:
         seed: Optional[int] = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(
-                f"DataLoader(): argument 'batch_size' must be an int, got "
-                f"{type(batch_size).__name__}"
+            raise arg_error(
+                "DataLoader", "batch_size", "be an int", describe(batch_size), TypeError
             )
         if batch_size < 1:
-            raise ValueError(f"DataLoader(): argument 'batch_size' must be >= 1, got {batch_size}")
+            raise arg_error("DataLoader", "batch_size", "be >= 1", batch_size)
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(
-                "DataLoader(): argument 'dataset' must define __len__ and __getitem__, got "
-                f"{type(dataset).__name__}"
-            )
+            raise arg_error(
+                "DataLoader", "dataset", "define __len__ and __getitem__", describe(dataset),
+                TypeError,
+            )  # fmt: skip
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from ..ops._checks import arg_error
 from ._arrays import Tensor, as_array, to_tensor
 from .dataset import Dataset, TensorDataset
 from .loader import _collate
@@ -37,9 +38,7 @@ class Standardizer:
         """Learn the per-feature mean and std of ``x`` (samples along axis 0)."""
         a = as_array(x, "Standardizer.fit", "x")
         if a.ndim < 1 or a.shape[0] == 0:
-            raise ValueError(
-                f"Standardizer.fit(): argument 'x' needs at least one sample, got shape {a.shape}"
-            )
+            raise arg_error("Standardizer.fit", "x", "have at least one sample", f"shape {a.shape}")
         self.mean = a.mean(axis=0, dtype=np.float64)
         std = a.std(axis=0, dtype=np.float64)
         self.std = np.where(std < self.eps, 1.0, std)
@@ -47,12 +46,15 @@ class Standardizer:
 
     def _check(self, a: np.ndarray, fn: str) -> None:
         if self.mean is None:
-            raise RuntimeError(f"Standardizer.{fn}(): call fit() first")
+            raise arg_error(
+                f"Standardizer.{fn}", "self", "be fitted (call fit() first)", "an unfitted one",
+                RuntimeError,
+            )  # fmt: skip
         if a.shape[1:] != self.mean.shape:
-            raise ValueError(
-                f"Standardizer.{fn}(): argument 'x' must have feature shape {self.mean.shape} "
-                f"(as fitted), got shape {a.shape}"
-            )
+            raise arg_error(
+                f"Standardizer.{fn}", "x", f"have feature shape {self.mean.shape} (as fitted)",
+                f"shape {a.shape}",
+            )  # fmt: skip
 
     def transform(self, x: Any) -> Any:
         """Standardise ``x`` with the fitted statistics (a new array; ``x`` is untouched)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
+from ..ops._checks import arg_error, describe
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -68,7 +71,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU(): 'approximate' must be 'none' or 'tanh', got {approximate!r}")
+            raise arg_error("GELU", "approximate", "be 'none' or 'tanh'", repr(approximate))
         self.approximate = approximate
 
     def forward(self, input: Any) -> Tensor:
@@ -89,7 +92,7 @@ class Softmax(Module):
 
     def __init__(self, dim: Optional[int] = -1) -> None:
         super().__init__()
-        self.dim = -1 if dim is None else dim
+        self.dim = _dim("Softmax", dim)
 
     def forward(self, input: Any) -> Tensor:
         return F.softmax(input, dim=self.dim)
@@ -109,10 +112,18 @@ class LogSoftmax(Module):
 
     def __init__(self, dim: Optional[int] = -1) -> None:
         super().__init__()
-        self.dim = -1 if dim is None else dim
+        self.dim = _dim("LogSoftmax", dim)
 
     def forward(self, input: Any) -> Tensor:
         return F.log_softmax(input, dim=self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+def _dim(cls: str, dim: Any) -> int:
+    if dim is None:
+        return -1
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        raise arg_error(cls, "dim", "be an int or None", describe(dim), TypeError)
+    return int(dim)

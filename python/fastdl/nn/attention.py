@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import Function
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from . import init
 from .linear import Linear
@@ -52,17 +53,31 @@ def _array(x: Any, fn: str, arg: str) -> np.ndarray:
     if isinstance(x, Tensor):
         return x.data
     if x is None:
-        raise TypeError(f"{fn}(): argument '{arg}' must be a Tensor or array, got None")
+        raise arg_error(fn, arg, "be a Tensor or array", None, TypeError)
     return np.asarray(x)
+
+
+def _check_shapes(fn: str, names: tuple, q: Any, k: Any, v: Any) -> None:
+    """Query, key and value shapes agree (E with E, S with S), named as the caller's
+    arguments; the kernel's own check would name ops.attention_forward's 'q', 'k', 'v'."""
+    qs, ks, vs = np.shape(q), np.shape(k), np.shape(v)
+    if len(qs) and len(ks) and qs[-1] != ks[-1]:
+        raise arg_error(
+            fn, names[1], f"have the last dimension {qs[-1]} of '{names[0]}' (shape {qs})",
+            f"shape {ks}",
+        )  # fmt: skip
+    if len(ks) >= 2 and len(vs) >= 2 and ks[-2] != vs[-2]:
+        raise arg_error(
+            fn, names[2], f"have {ks[-2]} rows (dim -2) like '{names[1]}' (shape {ks})",
+            f"shape {vs}",
+        )  # fmt: skip
 
 
 def _float_arg(x: Any, dtype: np.dtype, fn: str, arg: str) -> Any:
     """A Tensor as it is (its dtype must match), anything else as an array of ``dtype``."""
     if isinstance(x, Tensor):
         if x.dtype != dtype:
-            raise TypeError(
-                f"{fn}(): argument '{arg}' has dtype {x.dtype}, expected {dtype} like 'query'"
-            )
+            raise arg_error(fn, arg, f"have dtype {dtype} like 'query'", x.dtype, TypeError)
         return x
     return np.asarray(_array(x, fn, arg), dtype=dtype)
 
@@ -96,9 +111,9 @@ def scaled_dot_product_attention(
     """
     fn = "scaled_dot_product_attention"
     if dropout_p != 0.0:
-        raise NotImplementedError(f"{fn}(): dropout_p must be 0.0, got {dropout_p!r}")
+        raise arg_error(fn, "dropout_p", "be 0.0", repr(dropout_p), NotImplementedError)
     if attn_mask is not None and is_causal:
-        raise ValueError(f"{fn}(): pass either 'attn_mask' or is_causal=True, not both")
+        raise arg_error(fn, "attn_mask", "be None when is_causal=True", "a mask")
     q = query if isinstance(query, Tensor) else _array(query, fn, "query")
     dt = q.dtype if q.dtype.kind == "f" else np.dtype(np.float32)
     if not isinstance(q, Tensor):
@@ -106,6 +121,7 @@ def scaled_dot_product_attention(
     k = _float_arg(key, dt, fn, "key")
     v = _float_arg(value, dt, fn, "value")
     mask = None if attn_mask is None else _array(attn_mask, fn, "attn_mask")
+    _check_shapes(fn, ("query", "key", "value"), q, k, v)
     return _Attention.apply(q, k, v, mask, is_causal=bool(is_causal), scale=scale)
 
 
@@ -137,6 +153,7 @@ def dot_product_attention(
         if m.ndim == 2:
             m = m[:, None, :]
     vals = keys if values is None else values
+    _check_shapes(fn, ("query", "keys", "values"), q, keys, vals)
     out = scaled_dot_product_attention(q, keys, vals, attn_mask=m, scale=scale)
     return out.reshape(out.shape[0], out.shape[2]) if single else out
 
@@ -235,16 +252,15 @@ class MultiheadAttention(Module):
         super().__init__()
         for name, val in (("embed_dim", embed_dim), ("num_heads", num_heads)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val <= 0:
-                raise ValueError(
-                    f"MultiheadAttention(): '{name}' must be a positive int, got {val!r}"
-                )
+                raise arg_error("MultiheadAttention", name, "be a positive int", repr(val))
         if embed_dim % num_heads:
-            raise ValueError(
-                f"MultiheadAttention(): embed_dim ({embed_dim}) must be divisible by num_heads "
-                f"({num_heads})"
+            raise arg_error(
+                "MultiheadAttention", "num_heads", f"divide embed_dim ({embed_dim})", num_heads
             )
         if dropout != 0.0:
-            raise NotImplementedError("MultiheadAttention(): dropout must be 0.0")
+            raise arg_error(
+                "MultiheadAttention", "dropout", "be 0.0", repr(dropout), NotImplementedError
+            )
         dt = np.dtype(dtype)
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = self.embed_dim // self.num_heads
@@ -271,22 +287,22 @@ class MultiheadAttention(Module):
 
     def _mask(self, attn_mask: Any, key_padding_mask: Any, n: int, lq: int, lk: int) -> Any:
         """One mask in SDPA's convention (True = attend, or additive), shaped (N|1, H|1, L, S)."""
-        fn = "MultiheadAttention"
+        fn = "MultiheadAttention.forward"
         parts = []
         if attn_mask is not None:
             m = _array(attn_mask, fn, "attn_mask")
             if m.shape == (n * self.num_heads, lq, lk):
                 m = m.reshape(n, self.num_heads, lq, lk)
             elif m.shape != (lq, lk):
-                raise ValueError(
-                    f"{fn}: 'attn_mask' must be ({lq}, {lk}) or ({n * self.num_heads}, {lq}, "
-                    f"{lk}), got {m.shape}"
-                )
+                raise arg_error(
+                    fn, "attn_mask", f"have shape ({lq}, {lk}) or ({n * self.num_heads}, {lq}, "
+                    f"{lk})", f"shape {m.shape}",
+                )  # fmt: skip
             parts.append(m)
         if key_padding_mask is not None:
             m = _array(key_padding_mask, fn, "key_padding_mask")
             if m.shape != (n, lk):
-                raise ValueError(f"{fn}: 'key_padding_mask' must be ({n}, {lk}), got {m.shape}")
+                raise arg_error(fn, "key_padding_mask", f"have shape ({n}, {lk})", m.shape)
             parts.append(m.reshape(n, 1, 1, lk))
         if not parts:
             return None
@@ -314,16 +330,16 @@ class MultiheadAttention(Module):
         average_attn_weights: bool = True,
         is_causal: bool = False,
     ) -> Tuple[Tensor, Optional[Tensor]]:
-        fn = "MultiheadAttention"
+        fn = "MultiheadAttention.forward"
         dt = self.in_proj_weight.dtype
         args = []
         for name, x in (("query", query), ("key", key), ("value", value)):
             x = x if isinstance(x, Tensor) else np.asarray(_array(x, fn, name), dtype=dt)
             if x.ndim not in (2, 3) or x.shape[-1] != self.embed_dim:
-                raise ValueError(
-                    f"{fn}: '{name}' must be (N, L, {self.embed_dim}) or (L, {self.embed_dim}), "
-                    f"got {x.shape}"
-                )
+                raise arg_error(
+                    fn, name, f"have shape (N, L, {self.embed_dim}) or (L, {self.embed_dim})",
+                    f"shape {x.shape}",
+                )  # fmt: skip
             args.append(x)
         q, k, v = args
         unbatched = q.ndim == 2
@@ -335,7 +351,10 @@ class MultiheadAttention(Module):
             q, k, v = (x.transpose(1, 0, 2) for x in (q, k, v))
         n, lq, lk = q.shape[0], q.shape[1], k.shape[1]
         if k.shape[:2] != v.shape[:2] or k.shape[0] != n:
-            raise ValueError(f"{fn}: key {k.shape} and value {v.shape} must match query's batch")
+            raise arg_error(
+                fn, ("key", "value"), f"have the query's batch size {n} and the same length",
+                f"shapes {k.shape} and {v.shape}",
+            )  # fmt: skip
         mask = self._mask(attn_mask, key_padding_mask, n, lq, lk)
         qh = self._project(q, 0, n, lq)
         kh = self._project(k, 1, n, lk)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Union, overload
 
+from ..ops._checks import arg_error, describe
 from . import functional as F
 from .activation import ReLU, Sigmoid, Tanh
 from .linear import Linear
@@ -26,12 +27,15 @@ class _IndexedContainer(Module):
     def _index(self, idx: int) -> str:
         n = len(self._modules)
         if not isinstance(idx, int):
-            raise TypeError(
-                f"{type(self).__name__} indices must be integers or slices, "
-                f"not {type(idx).__name__}"
-            )
+            raise arg_error(
+                f"{type(self).__name__}.__getitem__", "idx", "be an int or a slice",
+                describe(idx), TypeError,
+            )  # fmt: skip
         if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+            raise arg_error(
+                f"{type(self).__name__}.__getitem__", "idx", f"be in [{-n}, {n - 1}]", idx,
+                IndexError,
+            )  # fmt: skip
         return list(self._modules)[idx % n]
 
     def __len__(self) -> int:
@@ -96,8 +100,8 @@ class Sequential(_IndexedContainer):
         else:
             for i, m in enumerate(args):
                 if not isinstance(m, Module):
-                    raise TypeError(
-                        f"Sequential(): argument {i} is a {type(m).__name__}, not a Module"
+                    raise arg_error(
+                        "Sequential", f"args[{i}]", "be a Module", describe(m), TypeError
                     )
                 self.add_module(str(i), m)
 
@@ -178,7 +182,9 @@ class ModuleList(_IndexedContainer):
             1
         """
         if not isinstance(module, Module):
-            raise TypeError(f"ModuleList.append(): {type(module).__name__} is not a Module")
+            raise arg_error(
+                "ModuleList.append", "module", "be a Module", describe(module), TypeError
+            )
         self.add_module(str(len(self)), module)
         return self
 
@@ -207,14 +213,14 @@ class Residual(Module):
     def __init__(self, block: Module) -> None:
         super().__init__()
         if not isinstance(block, Module):
-            raise TypeError(f"Residual(): 'block' must be a Module, got {type(block).__name__}")
+            raise arg_error("Residual", "block", "be a Module", describe(block), TypeError)
         self.block = block
 
     def forward(self, input: Any) -> Any:
         out = self.block(input)
         if out.shape != input.shape:
-            raise ValueError(
-                f"Residual: the block maps shape {tuple(input.shape)} to {tuple(out.shape)}; "
-                "x + block(x) needs the same shape"
-            )
+            raise arg_error(
+                "Residual.forward", "block", f"keep the input's shape {tuple(input.shape)} "
+                "(x + block(x))", f"output shape {tuple(out.shape)}",
+            )  # fmt: skip
         return out + input

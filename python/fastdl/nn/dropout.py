@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -26,7 +27,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout(): probability 'p' must be in [0, 1], got {p!r}")
+            raise arg_error("Dropout", "p", "be a probability in [0, 1]", repr(p))
         self.p = float(p)
 
     def forward(self, input: Any) -> Tensor:

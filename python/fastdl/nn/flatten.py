@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from .module import Module
 
@@ -31,10 +32,12 @@ class Flatten(Module):
         s = self.start_dim % nd if nd else 0
         e = self.end_dim % nd if nd else 0
         if not (-nd <= self.start_dim < nd and -nd <= self.end_dim < nd) or s > e:
-            raise ValueError(
-                f"Flatten: dims ({self.start_dim}, {self.end_dim}) do not fit an input with "
-                f"{nd} dimensions"
-            )
+            bad = "start_dim" if not -nd <= self.start_dim < nd else "end_dim"
+            raise arg_error(
+                "Flatten.forward", bad if s <= e else ("start_dim", "end_dim"),
+                f"be in [{-nd}, {nd - 1}] (start_dim <= end_dim) for an input of shape "
+                f"{x.shape}", f"start_dim={self.start_dim}, end_dim={self.end_dim}",
+            )  # fmt: skip
         shape = x.shape
         merged = 1
         for d in shape[s : e + 1]:

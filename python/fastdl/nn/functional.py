@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .._random import get_generator
+from ..ops._checks import arg_error, describe
 from ..tensor import Tensor
 from ..tensor import _linear as _linear_node
 from ..tensor import log_softmax as _log_softmax
@@ -48,12 +49,15 @@ def _data(x: Any, fn: str, arg: str) -> np.ndarray:
     if isinstance(x, Tensor):
         return x.data
     if x is None or isinstance(x, (str, bytes)):
-        raise TypeError(
-            f"{fn}(): argument '{arg}' must be a Tensor or array, got {type(x).__name__}"
-        )
-    a = np.asarray(x)
+        raise arg_error(fn, arg, "be a Tensor or array", describe(x), TypeError)
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as e:
+        raise arg_error(
+            fn, arg, "be a Tensor or array of numbers", f"{describe(x)} ({e})"
+        ) from None
     if a.dtype.kind not in "biuf":
-        raise TypeError(f"{fn}(): argument '{arg}' must hold real numbers, got dtype {a.dtype}")
+        raise arg_error(fn, arg, "hold real numbers", f"dtype {a.dtype}", TypeError)
     if a.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
         a = a.astype(np.float32)  # Python lists and floats -> float32, as fastdl.tensor does
     return a
@@ -88,18 +92,16 @@ def _like(x: Any, dtype: np.dtype, fn: str, arg: str) -> Any:
     if a.dtype == dtype:
         return x
     if _needs_grad(x):
-        raise TypeError(
-            f"{fn}(): argument '{arg}' has dtype {a.dtype} but must match {dtype} "
-            "(it requires grad, so it is not converted)"
-        )
+        raise arg_error(
+            fn, arg, f"have dtype {dtype} (it requires grad, so it is not converted)",
+            f"dtype {a.dtype}", TypeError,
+        )  # fmt: skip
     return a.astype(dtype)
 
 
 def _check_reduction(reduction: Any, fn: str) -> None:
     if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"{fn}(): argument 'reduction' must be one of 'mean', 'sum', 'none', got {reduction!r}"
-        )
+        raise arg_error(fn, "reduction", "be one of 'mean', 'sum', 'none'", repr(reduction))
 
 
 # -- layers -----------------------------------------------------------------------------------
@@ -121,30 +123,23 @@ def linear(input: Any, weight: Any, bias: Any = None, activation: Optional[str] 
     w = weight.data if isinstance(weight, Tensor) else _data(weight, fn, "weight")
     x = input.data if isinstance(input, Tensor) else _data(input, fn, "input")
     if w.ndim != 2:
-        raise ValueError(
-            f"{fn}(): argument 'weight' must be 2-D (d_in, d_out), got shape {w.shape}"
-        )
+        raise arg_error(fn, "weight", "be 2-D (d_in, d_out)", f"shape {w.shape}")
     if x.ndim < 1 or x.shape[-1] != w.shape[0]:
-        raise ValueError(
-            f"{fn}(): input of shape {x.shape} must have last dimension {w.shape[0]} (the "
-            f"weight's d_in), got {x.shape[-1] if x.ndim else 'a 0-d input'}"
-        )
+        raise arg_error(
+            fn, "input", f"have last dimension {w.shape[0]} (the weight's d_in)",
+            f"shape {x.shape}" + (f" (last dimension {x.shape[-1]})" if x.ndim else ""),
+        )  # fmt: skip
     b = None
     if bias is not None:
         b = bias.data if isinstance(bias, Tensor) else _data(bias, fn, "bias")
         if b.shape != (w.shape[1],):
-            raise ValueError(
-                f"{fn}(): argument 'bias' must have shape ({w.shape[1]},), got {b.shape}"
-            )
+            raise arg_error(fn, "bias", f"have shape ({w.shape[1]},)", f"shape {b.shape}")
         if b.dtype != w.dtype:
             bias = b = _like(bias, w.dtype, fn, "bias")
     if x.dtype != w.dtype:
         input = x = _like(input, w.dtype, fn, "input")
     if activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"{fn}(): argument 'activation' must be None, 'relu', 'sigmoid' or 'tanh', got "
-            f"{activation!r}"
-        )
+        raise arg_error(fn, "activation", "be None, 'relu', 'sigmoid' or 'tanh'", repr(activation))
     return _linear_node(input, x, weight, w, bias, b, activation)
 
 
@@ -190,19 +185,24 @@ def gelu(input: Any, approximate: str = "none") -> Tensor:
         0.8413
     """
     if approximate not in ("none", "tanh"):
-        raise ValueError(
-            f"gelu(): argument 'approximate' must be 'none' or 'tanh', got {approximate!r}"
-        )
+        raise arg_error("gelu", "approximate", "be 'none' or 'tanh'", repr(approximate))
     x, _ = _float_input(input, "gelu")
     return _F.GELUFunction.apply(x, approximate=approximate)
 
 
 def _axis(dim: Optional[int], axis: Optional[int], ndim: int, fn: str) -> int:
     if axis is not None and dim is not None and axis != dim:
-        raise TypeError(f"{fn}(): give 'dim' or its alias 'axis', not both")
+        raise arg_error(
+            fn, "axis", f"be None or equal to 'dim' ({dim}), its alias", axis, TypeError
+        )
     d = dim if dim is not None else (axis if axis is not None else -1)
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not -ndim <= d < max(ndim, 1):
-        raise ValueError(f"{fn}(): dim {d!r} is out of range for an input with {ndim} dimensions")
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise arg_error(fn, "dim", "be an int", describe(d), TypeError)
+    if not -ndim <= d < max(ndim, 1):
+        raise arg_error(
+            fn, "dim", f"be in [{-max(ndim, 1)}, {max(ndim, 1) - 1}] for an input with {ndim} "
+            "dimensions", d,
+        )  # fmt: skip
     return int(d)
 
 
@@ -242,7 +242,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
         array([1., 2.], dtype=float32)
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout(): probability 'p' must be in [0, 1], got {p!r}")
+        raise arg_error("dropout", "p", "be a probability in [0, 1]", repr(p))
     x = _tensor(input, "dropout")
     if not training or p == 0.0:
         return x
@@ -260,11 +260,11 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:
 
 def _check_bn_input(x: np.ndarray, C: Optional[int], fn: str) -> None:
     if x.ndim not in (2, 3):
-        raise ValueError(
-            f"{fn}(): expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {x.shape}"
-        )
+        raise arg_error(fn, "input", "be 2-D (N, C) or 3-D (N, C, L)", f"shape {x.shape}")
     if C is not None and x.shape[1] != C:
-        raise ValueError(f"{fn}(): expected input with {C} channels (dim 1), got shape {x.shape}")
+        raise arg_error(
+            fn, "input", f"have {C} channels: shape (N, {C}) or (N, {C}, L)", f"shape {x.shape}"
+        )
 
 
 def batch_norm(
@@ -314,7 +314,16 @@ def batch_norm(
     b = None if bias is None else bias.data if isinstance(bias, Tensor) else _data(bias, fn, "bias")
     for name, v in (("weight", w), ("bias", b)):
         if v is not None and v.shape != (C,):
-            raise ValueError(f"{fn}(): argument '{name}' must have shape ({C},), got {v.shape}")
+            raise arg_error(
+                fn, name, f"have shape ({C},) (the input's channels, dim 1 of {x.shape})",
+                f"shape {v.shape}",
+            )  # fmt: skip
+    for name, v in (("running_mean", running_mean), ("running_var", running_var)):
+        if v is not None and np.shape(v) != (C,):
+            raise arg_error(
+                fn, name, f"have shape ({C},) (the input's channels, dim 1 of {x.shape})",
+                f"shape {np.shape(v)}",
+            )  # fmt: skip
     # compute in the layer's dtype: float64 NumPy data may feed a float32 layer
     ref = w if w is not None else None if running_mean is None else np.asarray(running_mean)
     if ref is not None and ref.dtype != x.dtype:
@@ -326,20 +335,22 @@ def batch_norm(
         bias = _like(bias, x.dtype, fn, "bias")
     if not training:
         if running_mean is None or running_var is None:
-            raise ValueError(f"{fn}(): evaluation mode needs running_mean and running_var")
+            raise arg_error(
+                fn, "running_mean" if running_mean is None else "running_var",
+                "be an array in evaluation mode (training=False)", None,
+            )  # fmt: skip
         rm = np.asarray(running_mean, dtype=x.dtype)
         rv = np.asarray(running_var, dtype=x.dtype)
         return _F.BatchNormEvalFunction.apply(x_in, weight, bias, rm, rv, eps=eps)
     n = x.size // C
     if n <= 1:
-        raise ValueError(
-            f"{fn}(): expected more than 1 value per channel when training, got input shape "
-            f"{x.shape}"
+        raise arg_error(
+            fn, "input", "have more than 1 value per channel when training", f"shape {x.shape}"
         )
     track = running_mean is not None and running_var is not None
     if track and momentum is None:  # cumulative moving average
         if num_batches_tracked is None:
-            raise ValueError(f"{fn}(): momentum=None needs num_batches_tracked")
+            raise arg_error(fn, "num_batches_tracked", "be given when momentum=None", None)
         momentum = 1.0 / float(num_batches_tracked + 1)
     y = _F.BatchNormFunction.apply(
         x_in,
@@ -379,12 +390,10 @@ def layer_norm(
     x_in, x = _float_input(input, fn)
     k = len(shape)
     if k == 0 or x.shape[x.ndim - k :] != shape or x.ndim < k:
-        raise ValueError(f"{fn}(): input of shape {x.shape} must end with normalized_shape {shape}")
+        raise arg_error(fn, "input", f"end with normalized_shape {shape}", f"shape {x.shape}")
     for name, v in (("weight", weight), ("bias", bias)):
         if v is not None and _data(v, fn, name).shape != shape:
-            raise ValueError(
-                f"{fn}(): argument '{name}' must have shape {shape}, got {_data(v, fn, name).shape}"
-            )
+            raise arg_error(fn, name, f"have shape {shape}", f"shape {_data(v, fn, name).shape}")
     if weight is not None:
         weight = _like(weight, x.dtype, fn, "weight")
     if bias is not None:
@@ -401,10 +410,10 @@ def _pair(input: Any, target: Any, fn: str) -> Tuple[Any, Any]:
         x_in, x = _float_input(input, fn)
     t = target.data if isinstance(target, Tensor) else _data(target, fn, "target")
     if t.shape != x.shape:
-        raise ValueError(
-            f"{fn}(): target shape {t.shape} must match input shape {x.shape} (no broadcasting: "
-            "an (N,) target against (N, 1) outputs is a common silent bug)"
-        )
+        raise arg_error(
+            fn, "target", f"have the input's shape {x.shape} (no broadcasting: an (N,) target "
+            "against (N, 1) outputs is a common silent bug)", f"shape {t.shape}",
+        )  # fmt: skip
     return x_in, (target if t.dtype == x.dtype else _like(target, x.dtype, fn, "target"))
 
 
@@ -415,8 +424,8 @@ def _weight(weight: Any, x: np.ndarray, fn: str, arg: str = "weight") -> Optiona
     try:
         np.broadcast_shapes(w.shape, x.shape)
     except ValueError:
-        raise ValueError(
-            f"{fn}(): '{arg}' of shape {w.shape} does not broadcast to the input {x.shape}"
+        raise arg_error(
+            fn, arg, f"broadcast to the input's shape {x.shape}", f"shape {w.shape}"
         ) from None
     return w.astype(x.dtype, copy=False)
 
@@ -459,7 +468,9 @@ def binary_cross_entropy(
     x, t = _pair(input, target, fn)
     a = _data(x, fn, "input")
     if a.size and not (a.min() >= 0 and a.max() <= 1):
-        raise ValueError(f"{fn}(): all elements of 'input' must be probabilities in [0, 1]")
+        raise arg_error(
+            fn, "input", "hold probabilities in [0, 1]", f"values in [{a.min()}, {a.max()}]"
+        )
     return _F.BCELossFunction.apply(x, t, _weight(weight, a, fn), reduction=reduction)
 
 
@@ -516,20 +527,18 @@ def cross_entropy(
     _check_reduction(reduction, fn)
     x_in, x = _float_input(input, fn)
     if x.ndim < 2:
-        raise ValueError(
-            f"{fn}(): input must be (N, C) or (N, C, d...) logits, got shape {x.shape}"
-        )
+        raise arg_error(fn, "input", "be (N, C) or (N, C, d...) logits", f"shape {x.shape}")
     if isinstance(target, Tensor):
         target = target.data
     t = np.asarray(target)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}(): label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise arg_error(fn, "label_smoothing", "be in [0, 1]", label_smoothing)
     C = x.shape[1]
     w = None
     if weight is not None:
         w = _data(weight, fn, "weight")
         if w.shape != (C,):
-            raise ValueError(f"{fn}(): argument 'weight' must have shape ({C},), got {w.shape}")
+            raise arg_error(fn, "weight", f"have shape ({C},)", f"shape {w.shape}")
         w = w.astype(x.dtype, copy=False)
     if t.dtype.kind == "f" and t.shape == x.shape:
         return _F.SoftCrossEntropyFunction.apply(
@@ -540,25 +549,25 @@ def cross_entropy(
             label_smoothing=float(label_smoothing),
         )
     if t.dtype.kind not in "iu":
-        raise TypeError(
-            f"{fn}(): target must hold integer class indices (e.g. int64) of shape "
+        raise arg_error(
+            fn, "target", f"hold integer class indices (e.g. int64) of shape "
             f"{(x.shape[0],) + x.shape[2:]}, or class probabilities of the input's shape "
-            f"{x.shape}; got dtype {t.dtype} and shape {t.shape}"
-        )
+            f"{x.shape}", f"dtype {t.dtype} and shape {t.shape}", TypeError,
+        )  # fmt: skip
     expected = (x.shape[0],) + x.shape[2:]
     if t.shape != expected:
-        raise ValueError(
-            f"{fn}(): target shape {t.shape} must be {expected} for input shape {x.shape}"
+        raise arg_error(
+            fn, "target", f"have shape {expected} for input shape {x.shape}", f"shape {t.shape}"
         )
     if t.size and (t.min() < 0 or t.max() >= C):  # two reductions; the mask only on failure
         bad = (t != ignore_index) & ((t < 0) | (t >= C))
     else:
         bad = None
     if bad is not None and bad.any():
-        raise ValueError(
-            f"{fn}(): target values must be in [0, {C - 1}] (or ignore_index={ignore_index}), "
-            f"got {t[bad].ravel()[0]}"
-        )
+        raise arg_error(
+            fn, "target", f"hold class indices in [0, {C - 1}] (or ignore_index={ignore_index})",
+            t[bad].ravel()[0],
+        )  # fmt: skip
     return _F.CrossEntropyFunction.apply(
         x_in,
         t.astype(np.intp, copy=False),

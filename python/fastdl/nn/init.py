@@ -19,6 +19,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from .._random import get_generator
+from ..ops._checks import arg_error, describe
 
 __all__ = [
     "calculate_gain",
@@ -38,19 +39,16 @@ __all__ = [
 def _array(t: Any, fn: str) -> np.ndarray:
     a = t if isinstance(t, np.ndarray) else getattr(t, "data", None)
     if not isinstance(a, np.ndarray):
-        raise TypeError(
-            f"{fn}(): argument 'tensor' must be a Tensor or ndarray, got {type(t).__name__}"
-        )
+        raise arg_error(fn, "tensor", "be a Tensor or ndarray", describe(t), TypeError)
     if a.dtype.kind != "f":
-        raise TypeError(f"{fn}(): argument 'tensor' must be floating point, got dtype {a.dtype}")
+        raise arg_error(fn, "tensor", "be floating point", f"dtype {a.dtype}", TypeError)
     return a
 
 
 def _fans(a: np.ndarray, fn: str) -> Tuple[int, int]:
     if a.ndim < 2:
-        raise ValueError(
-            f"{fn}(): fan in and fan out need a tensor of at least 2 dimensions, "
-            f"got shape {a.shape}"
+        raise arg_error(
+            fn, "tensor", "have at least 2 dimensions (for fan in and fan out)", f"shape {a.shape}"
         )
     receptive = math.prod(a.shape[2:])
     return a.shape[0] * receptive, a.shape[1] * receptive
@@ -74,11 +72,16 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
         if isinstance(slope, bool) or not isinstance(slope, (int, float)):
-            raise ValueError(f"calculate_gain(): negative_slope {param!r} is not a number")
+            raise arg_error(
+                "calculate_gain", "param", "be a number (the negative slope)", repr(param)
+            )
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain(): unsupported nonlinearity {nonlinearity!r}")
+    raise arg_error(
+        "calculate_gain", "nonlinearity", "be one of 'linear', 'identity', 'sigmoid', 'conv1d', "
+        "'conv2d', 'conv3d', 'tanh', 'relu', 'leaky_relu', 'selu'", repr(nonlinearity),
+    )  # fmt: skip
 
 
 def _fill_normal(t: Any, a: np.ndarray, mean: float, std: float) -> Any:
@@ -103,6 +106,11 @@ def constant_(tensor: Any, val: float) -> Any:
     return tensor
 
 
+def _filled(tensor: Any, val: float, fn: str) -> Any:
+    _array(tensor, fn)[...] = val
+    return tensor
+
+
 def zeros_(tensor: Any) -> Any:
     """Fill with zeros.
 
@@ -111,7 +119,7 @@ def zeros_(tensor: Any) -> Any:
         >>> init.zeros_(np.ones(2))
         array([0., 0.])
     """
-    return constant_(tensor, 0.0)
+    return _filled(tensor, 0.0, "zeros_")
 
 
 def ones_(tensor: Any) -> Any:
@@ -122,7 +130,7 @@ def ones_(tensor: Any) -> Any:
         >>> init.ones_(np.zeros(2))
         array([1., 1.])
     """
-    return constant_(tensor, 1.0)
+    return _filled(tensor, 1.0, "ones_")
 
 
 def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0) -> Any:
@@ -134,6 +142,8 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0) -> Any:
         >>> bool((w >= -1).all() and (w < 1).all())
         True
     """
+    if not a <= b:
+        raise arg_error("uniform_", "b", f"be >= a ({a})", b)
     return _fill_uniform(tensor, _array(tensor, "uniform_"), a, b)
 
 
@@ -145,6 +155,8 @@ def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0) -> Any:
         >>> init.normal_(np.empty((2, 3)), std=0.1).shape
         (2, 3)
     """
+    if not std >= 0:
+        raise arg_error("normal_", "std", "be >= 0", std)
     return _fill_normal(tensor, _array(tensor, "normal_"), mean, std)
 
 
@@ -166,7 +178,7 @@ def lecun_normal_(tensor: Any) -> Any:
 def _kaiming_std(a: np.ndarray, neg: float, mode: str, nonlinearity: str, fn: str) -> float:
     fan_in, fan_out = _fans(a, fn)
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"{fn}(): argument 'mode' must be 'fan_in' or 'fan_out', got {mode!r}")
+        raise arg_error(fn, "mode", "be 'fan_in' or 'fan_out'", repr(mode))
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, neg) / math.sqrt(fan)
 

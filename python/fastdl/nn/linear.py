@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -37,10 +38,10 @@ class Linear(Module):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Linear(): '{name}' must be a positive int, got {v!r}")
+                raise arg_error("Linear", name, "be a positive int", repr(v))
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
-            raise TypeError(f"Linear(): dtype must be float32 or float64, got {dt}")
+            raise arg_error("Linear", "dtype", "be float32 or float64", dt, TypeError)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.weight = Parameter(np.empty((self.in_features, self.out_features), dt))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -98,6 +99,8 @@ class CrossEntropyLoss(_Loss):
         super().__init__(reduction)
         self.weight = weight
         self.ignore_index = ignore_index
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise arg_error("CrossEntropyLoss", "label_smoothing", "be in [0, 1]", label_smoothing)
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Any, target: Any) -> Tensor:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 
 import numpy as np
 
+from ..ops._checks import arg_error, describe
 from .parameter import Parameter, canonical_dtype
 
 __all__ = ["Module", "StateDictError", "IncompatibleKeys"]
@@ -102,24 +103,26 @@ class Module:
             d["_modules"][name] = value
         elif "_parameters" in d and name in d["_parameters"]:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign {type(value).__name__} as parameter '{name}' "
-                    "(fastdl.nn.Parameter or None expected)"
-                )
+                raise arg_error(
+                    f"{type(self).__name__}.__setattr__", name,
+                    "be a fastdl.nn.Parameter or None (it is a parameter)", describe(value),
+                    TypeError,
+                )  # fmt: skip
             d["_parameters"][name] = None
         elif "_modules" in d and name in d["_modules"]:
             if value is not None:
-                raise TypeError(
-                    f"cannot assign {type(value).__name__} as child module '{name}' "
-                    "(fastdl.nn.Module or None expected)"
-                )
+                raise arg_error(
+                    f"{type(self).__name__}.__setattr__", name,
+                    "be a fastdl.nn.Module or None (it is a child module)", describe(value),
+                    TypeError,
+                )  # fmt: skip
             d["_modules"][name] = None
         elif "_buffers" in d and name in d["_buffers"]:
             if value is not None and not isinstance(value, np.ndarray):
-                raise TypeError(
-                    f"cannot assign {type(value).__name__} as buffer '{name}' "
-                    "(numpy.ndarray or None expected)"
-                )
+                raise arg_error(
+                    f"{type(self).__name__}.__setattr__", name,
+                    "be a numpy.ndarray or None (it is a buffer)", describe(value), TypeError,
+                )  # fmt: skip
             d["_buffers"][name] = value
         object.__setattr__(self, name, value)
 
@@ -149,9 +152,8 @@ class Module:
         self._check_ready(name)
         self._check_name(name, "register_parameter")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
-                f"register_parameter(): 'param' must be a Parameter or None, got "
-                f"{type(param).__name__}"
+            raise arg_error(
+                "register_parameter", "param", "be a Parameter or None", describe(param), TypeError
             )
         self._forget(name, "_parameters")
         self._parameters[name] = param
@@ -192,7 +194,9 @@ class Module:
         self._check_ready(name)
         self._check_name(name, "add_module")
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module(): {type(module).__name__} is not a Module subclass")
+            raise arg_error(
+                "add_module", "module", "be a Module or None", describe(module), TypeError
+            )
         self._forget(name, "_modules")
         self._modules[name] = module
         object.__setattr__(self, name, module)
@@ -202,9 +206,9 @@ class Module:
     @staticmethod
     def _check_name(name: Any, fn: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(f"{fn}(): name must be a str, got {type(name).__name__}")
+            raise arg_error(fn, "name", "be a str", describe(name), TypeError)
         if name == "" or "." in name:
-            raise KeyError(f"{fn}(): name must be non-empty and contain no '.', got {name!r}")
+            raise arg_error(fn, "name", "be non-empty and contain no '.'", repr(name), KeyError)
 
     # -- calling ------------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -357,7 +361,7 @@ class Module:
             False
         """
         if not isinstance(mode, bool):
-            raise TypeError(f"train(): argument 'mode' must be a bool, got {type(mode).__name__}")
+            raise arg_error("train", "mode", "be a bool", describe(mode), TypeError)
         for m in self.modules():
             m.__dict__["training"] = mode
         return self
@@ -409,9 +413,12 @@ class Module:
             >>> nn.Linear(2, 2).to(np.float64).weight.dtype
             dtype('float64')
         """
-        dt = np.dtype(dtype)
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise arg_error("to", "dtype", "be a NumPy dtype", repr(dtype), TypeError) from None
         if dt.kind != "f":
-            raise TypeError(f"to(): expected a floating dtype, got {dt}")
+            raise arg_error("to", "dtype", "be a floating dtype", dt, TypeError)
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and p.data.dtype != dt:
@@ -488,9 +495,10 @@ class Module:
             IncompatibleKeys(missing_keys=[], unexpected_keys=[])
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(
-                f"load_state_dict(): expected a dict of arrays, got {type(state_dict).__name__}"
-            )
+            raise arg_error(
+                "load_state_dict", "state_dict", "be a dict of arrays", describe(state_dict),
+                TypeError,
+            )  # fmt: skip
         targets: Dict[str, Tuple[Module, str, bool]] = OrderedDict()
         for mod_prefix, m in self.named_modules(remove_duplicate=False):
             base = mod_prefix + "." if mod_prefix else ""

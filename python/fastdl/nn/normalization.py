@@ -6,6 +6,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -47,9 +48,7 @@ class BatchNorm1d(Module):
             or not isinstance(num_features, (int, np.integer))
             or num_features <= 0
         ):
-            raise ValueError(
-                f"BatchNorm1d(): 'num_features' must be a positive int, got {num_features!r}"
-            )
+            raise arg_error("BatchNorm1d", "num_features", "be a positive int", repr(num_features))
         dt = np.dtype(dtype)
         self.num_features = int(num_features)
         self.eps = float(eps)
@@ -89,10 +88,10 @@ class BatchNorm1d(Module):
     def forward(self, input: Any) -> Tensor:
         x = input.data if isinstance(input, Tensor) else np.asarray(input)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
-            raise ValueError(
-                f"BatchNorm1d: expected input of shape (N, {self.num_features}) or "
-                f"(N, {self.num_features}, L), got {x.shape}"
-            )
+            raise arg_error(
+                "BatchNorm1d.forward", "input", f"have shape (N, {self.num_features}) or "
+                f"(N, {self.num_features}, L)", f"shape {x.shape}",
+            )  # fmt: skip
         use_batch = self.training or not self.track_running_stats
         if use_batch and self.training and self.track_running_stats:
             return F.batch_norm(
@@ -143,6 +142,10 @@ class LayerNorm(Module):
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if not all(s > 0 for s in self.normalized_shape):
+            raise arg_error(
+                "LayerNorm", "normalized_shape", "hold positive sizes", self.normalized_shape
+            )
         self.eps = float(eps)
         self.elementwise_affine = elementwise_affine
         dt = np.dtype(dtype)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops._checks import arg_error
 from ..tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -33,7 +34,9 @@ class Parameter(Tensor):
         a = np.asarray(data)
         if a.dtype.kind != "f":
             if a.dtype.kind not in "biu":
-                raise TypeError(f"Parameter(): data must be real numbers, got dtype {a.dtype}")
+                raise arg_error(
+                    "Parameter", "data", "hold real numbers", f"dtype {a.dtype}", TypeError
+                )
             a = a.astype(np.float32)
         if a.dtype not in (np.float32, np.float64):
             a = a.astype(np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import Function
+from ..ops._checks import arg_error
 from ..tensor import Tensor, stack
 from . import functional as F
 from . import init
@@ -67,7 +68,7 @@ class _GRUStep(Function):
 
 def _check_size(name: str, v: Any, cls: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise ValueError(f"{cls}(): '{name}' must be a positive int, got {v!r}")
+        raise arg_error(cls, name, "be a positive int", repr(v))
     return int(v)
 
 
@@ -81,7 +82,7 @@ class _CellBase(Module):
         self.hidden_size = _check_size("hidden_size", hidden_size, cls)
         dt = np.dtype(dtype)
         if dt not in (np.float32, np.float64):
-            raise TypeError(f"{cls}(): dtype must be float32 or float64, got {dt}")
+            raise arg_error(cls, "dtype", "be float32 or float64", dt, TypeError)
         g = self.gates * self.hidden_size
         self.weight_ih = Parameter(np.empty((self.input_size, g), dt))
         self.weight_hh = Parameter(np.empty((self.hidden_size, g), dt))
@@ -101,10 +102,10 @@ class _CellBase(Module):
         dt = self.weight_ih.dtype
         x = input if isinstance(input, Tensor) else np.asarray(input, dtype=dt)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{cls}: input must be (N, {self.input_size}) or ({self.input_size},), "
-                f"got {tuple(x.shape)}"
-            )
+            raise arg_error(
+                f"{cls}.forward", "input", f"have shape (N, {self.input_size}) or "
+                f"({self.input_size},)", f"shape {tuple(x.shape)}",
+            )  # fmt: skip
         single = x.ndim == 1
         if single:
             x = x.reshape(1, self.input_size)
@@ -116,9 +117,10 @@ class _CellBase(Module):
             if single:
                 h = h.reshape(1, -1)
             if tuple(h.shape) != (n, self.hidden_size):
-                raise ValueError(
-                    f"{cls}: hx must be ({n}, {self.hidden_size}), got {tuple(h.shape)}"
-                )
+                raise arg_error(
+                    f"{cls}.forward", "hx", f"have shape ({n}, {self.hidden_size})",
+                    f"shape {tuple(h.shape)}",
+                )  # fmt: skip
         return x, h, single
 
     def extra_repr(self) -> str:
@@ -145,9 +147,7 @@ class RNNCell(_CellBase):
         dtype: Any = np.float32,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(
-                f"RNNCell(): nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
-            )
+            raise arg_error("RNNCell", "nonlinearity", "be 'tanh' or 'relu'", repr(nonlinearity))
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, dtype)
 
@@ -238,11 +238,11 @@ class _RNNBase(Module):
         dt = self.cells[0].weight_ih.dtype
         x = input if isinstance(input, Tensor) else np.asarray(input, dtype=dt)
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{cls}: input must be (N, T, {self.input_size}) (batch_first) or "
-                f"(T, N, {self.input_size}) or unbatched (T, {self.input_size}), "
-                f"got {tuple(x.shape)}"
-            )
+            raise arg_error(
+                f"{cls}.forward", "input", f"have shape (N, T, {self.input_size}) (batch_first) "
+                f"or (T, N, {self.input_size}) or unbatched (T, {self.input_size})",
+                f"shape {tuple(x.shape)}",
+            )  # fmt: skip
         unbatched = x.ndim == 2
         if unbatched:
             x = x.reshape(x.shape[0], 1, x.shape[1])  # (T, 1, C)
@@ -256,7 +256,7 @@ class _RNNBase(Module):
                 h0 = h0.reshape(self.num_layers, 1, self.hidden_size)
             if tuple(h0.shape) != shape_h:
                 want = shape_h if not unbatched else (self.num_layers, self.hidden_size)
-                raise ValueError(f"{cls}: hx must be {want}, got {tuple(hx.shape)}")
+                raise arg_error(f"{cls}.forward", "hx", f"have shape {want}", tuple(hx.shape))
         finals = []
         layer_in = x
         for i, cell in enumerate(self.cells):

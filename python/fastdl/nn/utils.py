@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 
 from .. import ops
+from ..ops._checks import arg_error, describe
 from ..tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -37,16 +38,16 @@ def clip_grad_norm_(
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     grads = [p.grad.data for p in parameters if p.grad is not None]
-    max_norm = float(max_norm)
-    norm_type = float(norm_type)
+    max_norm = _number("clip_grad_norm_", "max_norm", max_norm)
+    norm_type = _number("clip_grad_norm_", "norm_type", norm_type)
     if not grads:
         return np.float64(0.0)
     total = np.float64(ops.grad_norm(grads, norm_type))
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
-            f"clip_grad_norm_(): the total norm of order {norm_type} of the gradients is "
-            f"{total}; set error_if_nonfinite=False to clip anyway"
-        )
+        raise arg_error(
+            "clip_grad_norm_", "parameters", f"have gradients of finite total norm (of order "
+            f"{norm_type}; set error_if_nonfinite=False to clip anyway)", total, RuntimeError,
+        )  # fmt: skip
     coef = max_norm / (float(total) + 1e-6)
     if coef < 1.0:
         ops.scale_(grads, coef)
@@ -65,9 +66,15 @@ def clip_grad_value_(parameters: Union[Tensor, Iterable[Tensor]], clip_value: fl
     """
     if isinstance(parameters, Tensor):
         parameters = [parameters]
-    c = float(clip_value)
+    c = _number("clip_grad_value_", "clip_value", clip_value)
     if not c >= 0:
-        raise ValueError(f"clip_grad_value_(): clip_value must be >= 0, got {clip_value!r}")
+        raise arg_error("clip_grad_value_", "clip_value", "be >= 0", repr(clip_value))
     for p in parameters:
         if p.grad is not None:
             np.clip(p.grad.data, -c, c, out=p.grad.data)
+
+
+def _number(fn: str, arg: str, v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+        raise arg_error(fn, arg, "be a real number", describe(v), TypeError)
+    return float(v)

@@ -42,12 +42,11 @@ def describe(x: Any) -> str:
     if isinstance(d, np.ndarray) and hasattr(x, "shape"):
         kind = "array" if isinstance(x, np.ndarray) else type(x).__name__
         return f"{kind} of shape {tuple(d.shape)} and dtype {d.dtype}"
-    if isinstance(x, (str, bytes)):
+    if x is None:
+        return "None"
+    if isinstance(x, (str, bytes, bool, int, float, complex, np.generic)):
         r = repr(x)
         return f"{type(x).__name__} {r if len(r) <= 40 else r[:37] + '...'}"
-    if x is None or isinstance(x, (bool, int, float, complex, np.generic)):
-        r = repr(x)
-        return r if len(r) <= 40 else f"{type(x).__name__} {r[:37]}..."
     if isinstance(x, (list, tuple)) and x and all(hasattr(i, "shape") for i in x[:8]):
         shapes = ", ".join(str(tuple(i.shape)) for i in x[:8])
         return f"{type(x).__name__} of shapes [{shapes}{', ...' if len(x) > 8 else ''}]"

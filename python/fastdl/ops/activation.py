@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import F32, F64, empty, fast_out, finish, output, prepare, ready
+from ._checks import F32, F64, arg_error, empty, fast_out, finish, output, prepare, ready
 
 __all__ = [
     "ACTIVATIONS",
@@ -160,7 +160,7 @@ _bwd = _core.bias_act_backward
 def _backward_general(fn: str, act: int, grad: Any, y: Any, out: Any) -> np.ndarray:
     dt, (ga, ya) = prepare(fn, grad=grad, y=y)
     if ga.shape != ya.shape:
-        raise ValueError(f"{fn}(): 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape")
+        raise arg_error(fn, "y", f"have the shape of 'grad' {ga.shape}", f"{ya.shape}")
     buf, user = output(out, ya.shape, dt, fn, ga, ya)
     _bwd(act, ya, ga, buf, None)
     return finish(buf, user)
@@ -241,7 +241,10 @@ def activation_backward(
         array([0., 1.])
     """
     if isinstance(activation, str) and activation in _BACKWARDS:
-        return _BACKWARDS[activation](grad, y, out)
+        try:
+            return _BACKWARDS[activation](grad, y, out)
+        except (TypeError, ValueError):
+            pass  # the general path below raises the same error under this function's name
     fn = "activation_backward"
     return _backward_general(fn, _act_id(fn, activation), grad, y, out)
 
@@ -266,9 +269,7 @@ def bias_act_backward(
     else:
         dt, (ga, ya) = prepare(fn, grad=grad, y=y)
     if ga.shape != ya.shape or ya.ndim < 1:
-        raise ValueError(
-            f"{fn}(): 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape, at least 1-d"
-        )
+        raise arg_error(fn, "y", f"have the shape of 'grad' {ga.shape}, at least 1-d", ya.shape)
     gx = empty(ya.shape, dt)
     gb = empty(ya.shape[-1:], dt)
     _bwd(act, ya, ga, gx, gb)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import as_kernel_input, as_ndarray, empty, result_dtype
+from ._checks import arg_error, as_kernel_input, as_ndarray, empty, result_dtype
 
 __all__ = ["attention", "attention_forward", "attention_backward"]
 
@@ -38,15 +38,15 @@ class _Problem:
         tq, d = qa.shape[-2:]
         tk = ka.shape[-2]
         if ka.shape[-1] != d:
-            raise ValueError(
-                f"{fn}(): q {qa.shape} and k {ka.shape} must have the same last dimension D "
-                f"({d} != {ka.shape[-1]})"
-            )
+            raise arg_error(
+                fn, "k", f"have q's last dimension D = {d} (q has shape {qa.shape})",
+                f"shape {ka.shape}",
+            )  # fmt: skip
         if va.shape[-2] != tk:
-            raise ValueError(
-                f"{fn}(): k {ka.shape} and v {va.shape} must have the same number of keys Tk "
-                f"({tk} != {va.shape[-2]})"
-            )
+            raise arg_error(
+                fn, "v", f"have k's number of keys Tk = {tk} (k has shape {ka.shape})",
+                f"shape {va.shape}",
+            )  # fmt: skip
         if d == 0 and scale is None:
             raise ValueError(f"{fn}(): D = 0 needs an explicit 'scale'")
         if not isinstance(is_causal, (bool, np.bool_)):

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _core
-from ._checks import as_kernel_input, as_ndarray, result_dtype
+from ._checks import arg_error, as_kernel_input, as_ndarray, describe, result_dtype
 
 __all__ = ["adam_step", "sgd_step", "grad_norm", "scale_"]
 
@@ -281,4 +281,6 @@ def scale_(arrays: ArrayList, factor: float) -> None:
         >>> g
         array([1., 2.])
     """
+    if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, (int, float, np.number)):
+        raise arg_error("scale_", "factor", "be a real number", describe(factor), TypeError)
     _core.scale_(arrays, factor)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import _core
-from ._checks import finish, output, prepare
+from ._checks import arg_error, finish, output, prepare
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"]
 
@@ -49,9 +49,7 @@ def _backward(log: bool, grad: Any, y: Any, axis: Any, out: Any) -> np.ndarray:
     fn = "log_softmax_backward" if log else "softmax_backward"
     dt, (ga, ya) = prepare(fn, grad=grad, y=y)
     if ga.shape != ya.shape:
-        raise ValueError(
-            f"{fn}(): arguments 'grad' {ga.shape} and 'y' {ya.shape} must have the same shape"
-        )
+        raise arg_error(fn, "y", f"have the shape of 'grad' {ga.shape}", f"{ya.shape}")
     ax = _axis(fn, axis, ya.ndim)
     buf, user = output(out, ya.shape, dt, fn, ga, ya)
     _core.softmax_backward(log, ga, ya, buf, ax)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .. import ops
-from .optimizer import Arrays, Group, Optimizer, State, hyperparameters
+from ..ops._checks import arg_error
+from .optimizer import Arrays, Group, Optimizer, State, _at_least, hyperparameters
 
 __all__ = ["Adam", "AdamW"]
 
@@ -49,11 +50,9 @@ class Adam(Optimizer):
         name = type(self).__name__
         group["betas"] = b1, b2 = tuple(group["betas"])
         if not 0.0 <= b1 < 1.0 or not 0.0 <= b2 < 1.0:
-            raise ValueError(f"{name}: betas must be in [0, 1), got {group['betas']}")
-        if group["eps"] < 0:
-            raise ValueError(f"{name}: invalid eps {group['eps']}")
-        if group["weight_decay"] < 0:
-            raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']}")
+            raise arg_error(name, "betas", "be in [0, 1)", group["betas"])
+        _at_least(name, "eps", group["eps"], 0)
+        _at_least(name, "weight_decay", group["weight_decay"], 0)
 
     def _names_for(self, group: Dict[str, Any]) -> tuple:
         if group["amsgrad"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List
 
+from ..ops._checks import arg_error, describe
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR"]
@@ -25,9 +26,10 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{type(self).__name__}: {type(optimizer).__name__} is not an Optimizer"
-            )
+            raise arg_error(
+                type(self).__name__, "optimizer", "be a fastdl.optim.Optimizer",
+                describe(optimizer), TypeError,
+            )  # fmt: skip
         self.optimizer = optimizer
         if last_epoch == -1:
             for g in optimizer.param_groups:
@@ -35,9 +37,10 @@ class LRScheduler:
         else:
             for i, g in enumerate(optimizer.param_groups):
                 if "initial_lr" not in g:
-                    raise KeyError(
-                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming"
-                    )
+                    raise arg_error(
+                        type(self).__name__, "optimizer", f"have 'initial_lr' in param_groups[{i}]"
+                        f" to resume at last_epoch={last_epoch}", f"keys {sorted(g)}", KeyError,
+                    )  # fmt: skip
         self.base_lrs: List[float] = [g["initial_lr"] for g in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
@@ -124,7 +127,7 @@ class StepLR(LRScheduler):
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
         if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR(): 'step_size' must be a positive int, got {step_size!r}")
+            raise arg_error("StepLR", "step_size", "be a positive int", repr(step_size))
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -150,7 +153,7 @@ class CosineAnnealingLR(LRScheduler):
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
         if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR(): 'T_max' must be a positive int, got {T_max!r}")
+            raise arg_error("CosineAnnealingLR", "T_max", "be a positive int", repr(T_max))
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from ..autograd import enable_grad
+from ..ops._checks import arg_error, describe
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -82,13 +83,21 @@ class Optimizer:
         self.param_groups: List[Dict[str, Any]] = []
         self._gstate: List[Optional[_GroupState]] = []
         if isinstance(params, Tensor):
-            raise TypeError(
-                f"{type(self).__name__}(): params must be an iterable of Tensors or of dicts, "
-                "got a single Tensor (wrap it in a list)"
-            )
-        groups = list(params)
+            raise arg_error(
+                type(self).__name__, "params", "be an iterable of Tensors or of dicts",
+                "a single Tensor (wrap it in a list)", TypeError,
+            )  # fmt: skip
+        try:
+            groups = list(params)
+        except TypeError:
+            raise arg_error(
+                type(self).__name__, "params", "be an iterable of Tensors or of dicts",
+                describe(params), TypeError,
+            ) from None  # fmt: skip
         if not groups:
-            raise ValueError(f"{type(self).__name__}(): got an empty parameter list")
+            raise arg_error(
+                type(self).__name__, "params", "hold at least one parameter", "an empty list"
+            )
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for g in groups:
@@ -108,9 +117,10 @@ class Optimizer:
         """
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(
-                f"{name}: a param group must be a dict, got {type(param_group).__name__}"
-            )
+            raise arg_error(
+                f"{name}.add_param_group", "param_group", "be a dict", describe(param_group),
+                TypeError,
+            )  # fmt: skip
         group = dict(param_group)
         params = group.get("params")
         if isinstance(params, Tensor):
@@ -118,12 +128,17 @@ class Optimizer:
         params = list(params) if params is not None else []
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
+                raise arg_error(name, "params", "hold Tensors", describe(p), TypeError)
             if p.data.dtype not in (np.float32, np.float64):
-                raise TypeError(f"{name}: parameters must be float32/float64, got {p.data.dtype}")
+                raise arg_error(
+                    name, "params", "hold float32/float64 Tensors", f"dtype {p.data.dtype}",
+                    TypeError,
+                )  # fmt: skip
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params) or any(id(p) in seen for p in params):
-            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+            raise arg_error(
+                name, "params", "hold each parameter once", "parameters in more than one group"
+            )
         group["params"] = params
         for k, v in self.defaults.items():
             group.setdefault(k, v)
@@ -132,8 +147,7 @@ class Optimizer:
         self._gstate.append(None)
 
     def _validate_group(self, group: Dict[str, Any]) -> None:
-        if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
+        _at_least(type(self).__name__, "lr", group["lr"], 0)
 
     # -- state --------------------------------------------------------------------------------
     def _group_state(self, gi: int) -> _GroupState:
@@ -228,25 +242,27 @@ class Optimizer:
             or "param_groups" not in state_dict
             or "state" not in state_dict
         ):
-            raise ValueError(
-                f"{name}.load_state_dict(): expected a dict with 'state' and 'param_groups'"
-            )
+            shown = sorted(state_dict) if isinstance(state_dict, dict) else describe(state_dict)
+            raise arg_error(
+                f"{name}.load_state_dict", "state_dict", "be a dict with 'state' and "
+                "'param_groups'", f"keys {shown}" if isinstance(state_dict, dict) else shown,
+            )  # fmt: skip
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"{name}.load_state_dict(): the state has {len(saved_groups)} parameter groups, "
-                f"this optimizer {len(self.param_groups)}"
-            )
+            raise arg_error(
+                f"{name}.load_state_dict", "state_dict", f"have {len(self.param_groups)} "
+                "parameter groups (as this optimizer)", len(saved_groups),
+            )  # fmt: skip
         saved_state = {int(k): v for k, v in state_dict["state"].items()}
         new_groups, new_gstate = [], []
         for gi, (group, sg) in enumerate(zip(self.param_groups, saved_groups)):
             params = group["params"]
             ids = list(sg["params"])
             if len(ids) != len(params):
-                raise ValueError(
-                    f"{name}.load_state_dict(): group {gi} has {len(ids)} parameters in the state, "
-                    f"{len(params)} here"
-                )
+                raise arg_error(
+                    f"{name}.load_state_dict", "state_dict", f"have {len(params)} parameter(s) "
+                    f"in group {gi} (as this optimizer)", len(ids),
+                )  # fmt: skip
             ng = {k: (copy.deepcopy(v)) for k, v in sg.items() if k != "params"}
             ng["params"] = params
             if isinstance(ng.get("betas"), list):
@@ -273,15 +289,18 @@ class Optimizer:
         name = type(self).__name__
         if entry is None or n not in entry:
             if entry is not None and entry.get("step", 0) > 0 and n not in self._optional_names:
-                raise ValueError(f"{name}.load_state_dict(): state of parameter {pid} lacks '{n}'")
+                raise arg_error(
+                    f"{name}.load_state_dict", "state_dict", f"hold '{n}' for parameter {pid}",
+                    f"its keys {sorted(entry)}",
+                )  # fmt: skip
             return np.zeros(p.shape, p.dtype)
         v = entry[n]
         src = np.asarray(v.data if isinstance(v, Tensor) else v)
         if src.shape != p.shape:
-            raise ValueError(
-                f"{name}.load_state_dict(): state '{n}' of parameter {pid} has shape "
-                f"{src.shape}, the parameter {p.shape}"
-            )
+            raise arg_error(
+                f"{name}.load_state_dict", "state_dict", f"hold '{n}' of parameter {pid} in its "
+                f"shape {p.shape}", f"shape {src.shape}",
+            )  # fmt: skip
         return np.array(src, dtype=p.dtype, order="C")
 
     # -- stepping -----------------------------------------------------------------------------
@@ -367,3 +386,11 @@ class Optimizer:
                 lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _at_least(fn: str, arg: str, v: Any, lo: float) -> None:
+    """A hyper-parameter that must be a real number >= ``lo`` (TypeError for other types)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)):
+        raise arg_error(fn, arg, "be a real number", describe(v), TypeError)
+    if not v >= lo:
+        raise arg_error(fn, arg, f"be >= {lo}", v)

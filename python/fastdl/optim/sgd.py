@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from .. import ops
-from .optimizer import Arrays, Group, Optimizer, State, hyperparameters
+from ..ops._checks import arg_error
+from .optimizer import Arrays, Group, Optimizer, State, _at_least, hyperparameters
 
 __all__ = ["SGD"]
 
@@ -51,16 +52,19 @@ class SGD(Optimizer):
 
     def _validate_group(self, group: Dict[str, Any]) -> None:
         super()._validate_group(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: invalid momentum {group['momentum']}")
-        if group["weight_decay"] < 0:
-            raise ValueError(f"SGD: invalid weight_decay {group['weight_decay']}")
+        _at_least("SGD", "momentum", group["momentum"], 0)
+        _at_least("SGD", "weight_decay", group["weight_decay"], 0)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+            raise arg_error(
+                "SGD", "nesterov", "be False unless momentum > 0 and dampening == 0 (Nesterov "
+                "momentum)", f"True with momentum {group['momentum']}, dampening "
+                f"{group['dampening']}",
+            )  # fmt: skip
         if group["seed_form"] and (group["nesterov"] or group["dampening"] != 0):
-            raise ValueError(
-                "SGD: seed_form=True (dampening = momentum) takes no 'dampening' or 'nesterov'"
-            )
+            raise arg_error(
+                "SGD", ("dampening", "nesterov"), "be 0 and False with seed_form=True "
+                "(dampening = momentum)", f"{group['dampening']} and {group['nesterov']}",
+            )  # fmt: skip
 
     def _names_for(self, group: Dict[str, Any]) -> tuple:
         return ("momentum_buffer",) if group["momentum"] != 0 else ()

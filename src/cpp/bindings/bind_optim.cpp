@@ -25,8 +25,10 @@ struct ListArg {
   bool writeable;
 };
 
+// "argument 'grads[3]'": messages say "fn(): argument 'x' must <expected>, got <actual>" as
+// everywhere in fastdl (python/fastdl/ops/_checks.py: arg_error).
 std::string item_name(const char* list, size_t i) {
-  return std::string(list) + "[" + std::to_string(i) + "]";
+  return std::string("argument '") + list + "[" + std::to_string(i) + "]'";
 }
 
 // The list's items as arrays (borrowed through the list, which the caller keeps alive).
@@ -72,9 +74,9 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
   const size_t n = cols[0].size();
   for (size_t c = 1; c < cols.size(); ++c) {
     if (cols[c].size() != n) {
-      throw py::value_error(std::string(fn) + "(): '" + args[c].name + "' has " +
-                            std::to_string(cols[c].size()) + " arrays but '" + args[0].name +
-                            "' has " + std::to_string(n) + "; the lists must match");
+      throw py::value_error(std::string(fn) + "(): argument '" + args[c].name + "' must have " +
+                            std::to_string(n) + " arrays, one per item of '" + args[0].name +
+                            "', got " + std::to_string(cols[c].size()));
     }
   }
   const py::dtype f32t = py::dtype::of<float>(), f64t = py::dtype::of<double>();
@@ -97,13 +99,13 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
       auto name = [&] { return item_name(args[c].name, i); };
       if (c > 0 && !dtype_is(a, dt)) {
         throw py::type_error(std::string(fn) + "(): " + name() + " must have dtype " +
-                             std::string(py::str(dt)) + " like " + pname() + ", got " +
+                             std::string(py::str(dt)) + " (that of " + pname() + "), got " +
                              dtype_str(a));
       }
       if (c > 0 &&
           (a.ndim() != p.ndim() || !std::equal(a.shape(), a.shape() + a.ndim(), p.shape()))) {
         throw py::value_error(std::string(fn) + "(): " + name() + " must have shape " +
-                              shape_str(p) + " like " + pname() + ", got " + shape_str(a));
+                              shape_str(p) + " (that of " + pname() + "), got " + shape_str(a));
       }
       if (!(a.flags() & py::array::c_style)) {
         throw py::value_error(std::string(fn) + "(): " + name() +
@@ -112,7 +114,8 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
       }
       if (args[c].writeable && !a.writeable()) {
         throw py::value_error(std::string(fn) + "(): " + name() +
-                              " must be writeable (it is updated in place)");
+                              " must be writeable (it is updated in place), got a read-only "
+                              "array");
       }
       if (a.size() > 0) {
         const auto lo = reinterpret_cast<uintptr_t>(a.data());
@@ -130,7 +133,8 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
     if (hit && s.lo < hit->hi) {
       throw py::value_error(std::string(fn) + "(): " + item_name(args[hit->col].name, hit->idx) +
                             " and " + item_name(args[s.col].name, s.idx) +
-                            " overlap in memory; arrays updated in place must not share memory");
+                            " must not share memory (arrays updated in place), got overlapping "
+                            "arrays");
     }
     if (!far_any || s.hi > far_any->hi) far_any = &s;
     if (s.writeable && (!far_written || s.hi > far_written->hi)) far_written = &s;
@@ -143,8 +147,8 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
 void add_state_list(const char* fn, std::vector<ListArg>& args, const char* name,
                     const py::object& obj, const char* why, size_t like) {
   if (obj.is_none()) {
-    throw py::value_error(std::string(fn) + "(): " + why + " needs " + name + ", a list like " +
-                          args[like].name);
+    throw py::value_error(std::string(fn) + "(): argument '" + name + "' must be a list like '" +
+                          args[like].name + "' (" + why + " needs it), got None");
   }
   args.push_back({name, obj, true});
 }
@@ -196,8 +200,8 @@ void check_hyper(const char* fn, const char* name, double v, double lo, bool lo_
     std::string range = std::string(lo_open ? "(" : "[") +
                         py::str(py::float_(lo)).cast<std::string>() + ", " +
                         py::str(py::float_(hi)).cast<std::string>() + (hi_open ? ")" : "]");
-    throw py::value_error(std::string(fn) + "(): invalid " + name + " " +
-                          py::str(py::float_(v)).cast<std::string>() + ", must be in " + range);
+    throw py::value_error(std::string(fn) + "(): argument '" + name + "' must be in " + range +
+                          ", got " + py::str(py::float_(v)).cast<std::string>());
   }
 }
 
@@ -209,8 +213,8 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
                bool decoupled, bool amsgrad, bool maximize) {
   const char* fn = "adam_step";
   if (step < 1) {
-    throw py::value_error(std::string(fn) + "(): step must be >= 1 (the number of this step, " +
-                          "counting from 1), got " + std::to_string(step));
+    throw py::value_error(std::string(fn) + "(): argument 'step' must be >= 1 (the number of " +
+                          "this step, counting from 1), got " + std::to_string(step));
   }
   check_hyper(fn, "lr", lr, 0, false, kInf, true);
   check_hyper(fn, "beta1", beta1, 0, false, 1, true);
@@ -263,12 +267,15 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
   check_hyper(fn, "dampening", dampening, -kInf, false, kInf, true);
   check_hyper(fn, "weight_decay", weight_decay, 0, false, kInf, true);
   if (init < 0 || init > 2) {
-    throw py::value_error(std::string(fn) + "(): buffer init mode must be 0..2, got " +
+    throw py::value_error(std::string(fn) + "(): argument 'init' must be 0, 1 or 2, got " +
                           std::to_string(init));
   }
   if (nesterov && (momentum <= 0.0 || dampening != 0.0)) {
     throw py::value_error(std::string(fn) +
-                          "(): nesterov momentum requires a momentum and zero dampening");
+                          "(): argument 'nesterov' must be False unless momentum > 0 and "
+                          "dampening == 0, got True with momentum " +
+                          py::str(py::float_(momentum)).cast<std::string>() + ", dampening " +
+                          py::str(py::float_(dampening)).cast<std::string>());
   }
   const bool use_buf = momentum != 0.0;
   std::vector<ListArg> args = {{"params", params, true}, {"grads", grads, false}};
@@ -300,7 +307,7 @@ void sgd_step(const py::object& params, const py::object& grads, const py::objec
 double sum_abs_pow(const py::object& arrays, double p) {
   const char* fn = "grad_norm";
   if (!(p >= 0.0)) {
-    throw py::value_error(std::string(fn) + "(): norm_type must be >= 0 or inf, got " +
+    throw py::value_error(std::string(fn) + "(): argument 'norm_type' must be >= 0 or inf, got " +
                           py::str(py::float_(p)).cast<std::string>());
   }
   std::vector<char> f64;
