@@ -126,17 +126,19 @@ def test_gil_is_released_inside_long_kernels(name):
     Were the GIL held inside the call, this thread could not run at all until it returned:
     the longest gap between its time stamps would be the whole call, in every attempt.
 
-    Up to five attempts, passing at the first good one: on a loaded machine (five engineers
-    on two cores) the OS may not run this thread for tens of ms, which widens the gap for
-    reasons that have nothing to do with the GIL (CPU time cannot tell the two apart, and
-    this kernel has no schedstat). Load only ever widens the gap, so one short gap is proof
-    that the GIL was released, and a GIL-holding kernel still fails all five.
+    Up to eight attempts spread over ~3 s, passing at the first good one: on a loaded machine
+    (five engineers on two cores) the OS may not run this thread for tens of ms, which widens
+    the gap for reasons that have nothing to do with the GIL (CPU time cannot tell the two
+    apart, and this kernel has no schedstat); a burst of load can last a few 50 ms attempts,
+    hence the growing pauses. Load only ever widens the gap, so one short gap is proof that
+    the GIL was released, and a GIL-holding kernel still fails all eight.
     """
     make, run = LONG_KERNELS[name]
     args = make()
     seen = []
     with using_threads(1), _fast_gil_handoff():  # a long call that leaves a core to this thread
-        for _ in range(5):
+        for attempt in range(8):
+            time.sleep(0.1 * attempt)
             gap, duration = _main_thread_gap_during(run, args)
             seen.append(f"{gap * 1e3:.1f}/{duration * 1e3:.1f} ms")
             assert duration > 0.02, f"{name} too short to tell ({duration * 1e3:.1f} ms)"
