@@ -748,6 +748,24 @@ void pack_dot(T* dst, const T* b, int64_t rsb, int64_t csb, int64_t k, int64_t n
   }
 }
 
+// Chunks for the narrow paths (a function of the problem alone): >= ~2 MFLOP each as in
+// make_grid, or >= 512 KiB of the streamed operand, since at a few FLOPs a byte (A v, v B) the
+// time goes to reading it and two cores read an L3-resident matrix faster than one. At most 8,
+// even, one per matrix of a batch of 8 or more; `units` caps it (tiles or panels).
+inline int64_t narrow_chunks(double flops, double bytes, int64_t batch, int64_t units) {
+  const double f = flops / double(1 << 21), b = bytes / double(1 << 19);
+  int64_t per = int64_t(f > b ? f : b);
+  if (per > 8) per = 8;
+  if (per > 1) per &= ~int64_t(1);
+  if (batch >= 8 || per < 1) per = 1;
+  return per > units ? units : per;
+}
+
+// The work estimate parallel_for compares with kParallelWork (bytes touched or flops / 8).
+inline int64_t narrow_work(double flops, double bytes, int64_t batch) {
+  return int64_t((flops / 8.0 > bytes ? flops / 8.0 : bytes) * double(batch));
+}
+
 // Cd = Ad Bd for `batch` products of rows x k by k x n (n <= kDotMaxN), Ad[r, p] =
 // a[r * rsa + p], Bd[p, j] = b[p * rsb + j * csb]. Cd[r, j] = c[r * crs + j * ccs] in batch t
 // at c + t * cbs. With transposed_c the caller's C is Cd^T (its bias runs along r).
@@ -761,13 +779,10 @@ void dot_gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t
   const bool epi = bias != nullptr || act != Act::none;
   const int64_t tiles = (rows + R - 1) / R;
   const double flops = 2.0 * double(rows) * double(n) * double(k);
-  int64_t per = int64_t(flops / double(1 << 21));  // chunks of >= ~2 MFLOP, as make_grid
-  if (per > 8) per = 8;
-  if (per > 1) per &= ~int64_t(1);
-  if (batch >= 8 || per < 1) per = 1;
-  if (per > tiles) per = tiles;
+  const double bytes = double(rows) * double(k) * double(sizeof(T));
+  const int64_t per = narrow_chunks(flops, bytes, batch, tiles);
   const size_t pbytes = sizeof(T) * size_t((k + L - 1) / L * L) * size_t(n);
-  const int64_t work = int64_t(flops * double(batch) / 8.0);
+  const int64_t work = narrow_work(flops, bytes, batch);
   parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
       const int64_t t = ch / per, i = ch % per;
@@ -804,12 +819,9 @@ void short_gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64
   const bool epi = bias != nullptr || act != Act::none;
   const int64_t panels = (n + W - 1) / W;
   const double flops = 2.0 * double(M) * double(n) * double(k);
-  int64_t per = int64_t(flops / double(1 << 21));
-  if (per > 8) per = 8;
-  if (per > 1) per &= ~int64_t(1);
-  if (batch >= 8 || per < 1) per = 1;
-  if (per > panels) per = panels;
-  const int64_t work = int64_t(flops * double(batch) / 8.0);
+  const double bytes = double(n) * double(k) * double(sizeof(T));
+  const int64_t per = narrow_chunks(flops, bytes, batch, panels);
+  const int64_t work = narrow_work(flops, bytes, batch);
   parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
       const int64_t t = ch / per, i = ch % per;
@@ -917,12 +929,9 @@ void row_gemm(int64_t batch, const int64_t* a_off, const int64_t* b_off, int64_t
   }
   const int64_t panels = (n + W - 1) / W;
   const double flops = 2.0 * double(n) * double(k);
-  int64_t per = int64_t(flops / double(1 << 21));
-  if (per > 8) per = 8;
-  if (per > 1) per &= ~int64_t(1);
-  if (batch >= 8 || per < 1) per = 1;
-  if (per > panels) per = panels;
-  const int64_t work = int64_t(flops * double(batch) / 8.0);
+  const double bytes = double(n) * double(k) * double(sizeof(T));
+  const int64_t per = narrow_chunks(flops, bytes, batch, panels);
+  const int64_t work = narrow_work(flops, bytes, batch);
   parallel_for(batch * per, 1, work, [&](int64_t lo, int64_t hi) {
     for (int64_t ch = lo; ch < hi; ++ch) {
       const int64_t t = ch / per, i = ch % per;
