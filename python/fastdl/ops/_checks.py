@@ -95,25 +95,22 @@ def _kind_ok(dtype: np.dtype) -> bool:
 
 def as_ndarray(x: Any, fn: str, arg: str) -> np.ndarray:
     """Return ``x`` as an ndarray (no copy when it is one), checking it holds real numbers."""
-    if x is None:
-        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got None")
-    if isinstance(x, (str, bytes)):
-        raise TypeError(f"{fn}(): argument '{arg}' must be an array, got {type(x).__name__}")
+    if x is None or isinstance(x, (str, bytes)):
+        raise arg_error(fn, arg, "be an array", describe(x), TypeError)
     if type(x) is np.ndarray:
         a = x
     else:
         try:
             a = np.asarray(x)
         except (TypeError, ValueError) as e:  # ragged lists and the like
-            raise TypeError(
-                f"{fn}(): argument '{arg}' must be an array-like of numbers, got "
-                f"{type(x).__name__} ({e})"
+            raise arg_error(
+                fn, arg, "be an array-like of numbers", f"{type(x).__name__} ({e})", TypeError
             ) from None
     if not _kind_ok(a.dtype):
-        raise TypeError(
-            f"{fn}(): argument '{arg}' must hold real numbers (float32/float64, or ints/bools "
-            f"promoted as NumPy does), got dtype {a.dtype}"
-        )
+        raise arg_error(
+            fn, arg, "hold real numbers (float32/float64, or ints/bools promoted as NumPy does)",
+            f"dtype {a.dtype}", TypeError,
+        )  # fmt: skip
     return a
 
 
@@ -144,15 +141,15 @@ def prepare(fn: str, **arrays: Any) -> tuple[np.dtype, list[np.ndarray]]:
 def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, fn: str) -> np.ndarray:
     """Validate a user's ``out=`` array (see the module docstring)."""
     if not isinstance(out, np.ndarray):
-        raise TypeError(f"{fn}(): argument 'out' must be a numpy.ndarray, got {type(out).__name__}")
+        raise arg_error(fn, "out", "be a numpy.ndarray", describe(out), TypeError)
     if out.shape != tuple(shape):
-        raise ValueError(f"{fn}(): argument 'out' must have shape {tuple(shape)}, got {out.shape}")
+        raise arg_error(fn, "out", f"have shape {tuple(shape)}", out.shape)
     if out.dtype != dtype:
-        raise ValueError(f"{fn}(): argument 'out' must have dtype {dtype}, got {out.dtype}")
+        raise arg_error(fn, "out", f"have dtype {dtype}", out.dtype)
     if not out.flags.c_contiguous:
-        raise ValueError(f"{fn}(): argument 'out' must be C-contiguous")
+        raise arg_error(fn, "out", "be C-contiguous", f"strides {out.strides}")
     if not out.flags.writeable:
-        raise ValueError(f"{fn}(): argument 'out' must be writeable")
+        raise arg_error(fn, "out", "be writeable", "a read-only array")
     return out
 
 
