@@ -116,6 +116,21 @@ def test_never_reused_while_anything_references_it(pool, keep):
     assert _core._pool_stats()["cached_blocks"] == cached + 1  # now it is free
 
 
+def test_a_torch_tensor_on_the_memory_keeps_the_block(pool):
+    torch = pytest.importorskip("torch")
+    a = _core.empty((512, 1024), np.float32)
+    a[:] = 3.0
+    t = torch.from_numpy(a)
+    p = addr(a)
+    del a
+    b = _core.empty((512, 1024), np.float32)
+    assert addr(b) != p
+    b.fill(-1.0)
+    assert bool((t == 3.0).all())
+    del t
+    assert addr(_core.empty((512, 1024), np.float32)) == p
+
+
 def test_best_fit_never_hands_a_much_larger_block(pool):
     big = _core.empty((64 * MIB,), np.uint8)
     p_big = addr(big)
