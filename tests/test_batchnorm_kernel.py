@@ -662,6 +662,19 @@ def test_float32_near_max(isa):
             np.testing.assert_array_equal(ops.batch_norm_stats(x)[1], rvar.astype(np.float32))
 
 
+def test_float16_input_computes_in_float32(isa):
+    # float16 is promoted to float32 (as np.result_type(float16, float32)) and summed in
+    # double: its whole range, 65504 included, is safe.
+    x = _mixed((500, 6), np.float64, 6e4, seed=30).clip(-65504, 65504).astype(np.float16)
+    x[:, 4] = np.float16(65504)
+    y, mean, invstd = ops.batch_norm_forward(x)
+    assert y.dtype == mean.dtype == np.float32
+    ry, rmean, rinv, _ = ref_forward(x.astype(np.float32), None, None)
+    np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mean, rmean, rtol=1e-6)
+    np.testing.assert_allclose(invstd, rinv, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_huge_constant_channels_give_bias(isa, dtype):
     big = np.finfo(dtype).max

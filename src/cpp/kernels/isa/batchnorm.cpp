@@ -435,14 +435,17 @@ constexpr int64_t kChannelGrain = 256;  // channels per chunk when merging parti
 // scaled by a power of two. The extra passes are strided and serial per channel, which does
 // not matter for a path that ordinary data never takes.
 
-// Visits the M = N * L values of channel c in a fixed order.
+// Visits the M = N * L values of channel ch in a fixed order while f returns true; false when
+// f stopped it (a NaN settles the answer at once: a diverged model's all-NaN batch stays cheap).
 template <class T, class F>
-inline void each_value(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch, F&& f) {
+inline bool each_value(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch, F&& f) {
   const int64_t ld = c * l;
   for (int64_t i = 0; i < n; ++i) {
     const T* row = x + i * ld + ch * l;
-    for (int64_t j = 0; j < l; ++j) f(row[j]);
+    for (int64_t j = 0; j < l; ++j)
+      if (!f(row[j])) return false;
   }
+  return true;
 }
 
 // Sum of squares kept as scale^2 * ssq, rescaled as larger values arrive (the LAPACK
@@ -485,6 +488,7 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
       (d > 0 ? pinf : ninf) = true;
     else
       amax = std::fmax(amax, std::fabs(d));
+    return !nan && !(pinf && ninf);  // the mean is NaN whatever follows
   });
   if (nan || pinf || ninf) {
     const double mean = (nan || (pinf && ninf)) ? kNaN : (pinf ? HUGE_VAL : -HUGE_VAL);
@@ -494,7 +498,10 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
   std::frexp(amax, &e);                  // amax < 2^e
   const double s = std::ldexp(1.0, -e);  // |x * s| < 1: the sum cannot overflow
   double sum = 0.0;
-  each_value(x, n, c, l, ch, [&](T v) { sum += double(v) * s; });
+  each_value(x, n, c, l, ch, [&](T v) {
+    sum += double(v) * s;
+    return true;
+  });
   const double mean = sum / M / s;
   // Deviations halved (x / 2 - mean / 2 cannot overflow); their sum (scaled by s) corrects
   // the mean (the corrected two-pass algorithm), their squares go through ScaledSsq.
@@ -505,6 +512,7 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
     const double h = 0.5 * double(v) - hm;
     S += h * s;
     q.add(h);
+    return true;
   });
   const double hs = q.scale;  // half deviations in units of hs: sum of squares hs^2 * ssq
   double u = 0.0;
@@ -529,18 +537,20 @@ struct GradSums {
 template <class T>
 bool exact_grad_sums(const T* dy, const T* x, double mean, int64_t n, int64_t c, int64_t l,
                      int64_t ch, GradSums& out) {
-  bool finite = std::isfinite(mean);
   double gmax = 0.0, hmax = 0.0;
   const double hm = 0.5 * mean;
-  each_value(dy, n, c, l, ch, [&](T v) {
-    finite = finite && std::isfinite(double(v));
+  auto scan_dy = [&](T v) {
     gmax = std::fmax(gmax, std::fabs(double(v)));
-  });
-  each_value(x, n, c, l, ch, [&](T v) {
-    finite = finite && std::isfinite(double(v));
+    return bool(std::isfinite(double(v)));
+  };
+  auto scan_x = [&](T v) {
     hmax = std::fmax(hmax, std::fabs(0.5 * double(v) - hm));
-  });
-  if (!finite) return false;  // NaN/Inf inputs: the one-pass sums are the answer
+    return bool(std::isfinite(double(v)));
+  };
+  // NaN/Inf inputs (found at the first one): the one-pass sums are the answer.
+  if (!std::isfinite(mean) || !each_value(dy, n, c, l, ch, scan_dy) ||
+      !each_value(x, n, c, l, ch, scan_x))
+    return false;
   int eg = 0, eh = 0;
   std::frexp(gmax, &eg);
   std::frexp(hmax, &eh);
