@@ -783,31 +783,35 @@ def test_fuzz_batch_norm(data, affine, three_d):
     xk = kernel_view(xa, dtype)
     dx, dw, db = ops.batch_norm_backward(g, xk, mean, invstd, w, training=training)
     assert dx.dtype == dw.dtype == db.dtype == dtype
-    ref = ref_batch_norm_backward(g, xk, mean, invstd, w, training)
+    ref = ref_batch_norm_backward(g, xk, mean, invstd, w, training, dtype)
     fin = ok_c & np.isfinite(f64(g)).all(axis=(0,) if xf.ndim == 2 else (0, 2))
     sel = (slice(None), fin) + ((slice(None),) if xf.ndim == 3 else ())
     tiny = np.longdouble(np.finfo(dtype).smallest_subnormal)
-    for got, (want_g, size, amp), where in zip((dx, dw, db), ref, (sel, fin, fin)):
+    for got, (want_g, size, amp, limit), where in zip((dx, dw, db), ref, (sel, fin, fin)):
         # the kernel works in the dtype: a subnormal step of its terms, times the factor after
         tol = 100 * rtol * size + 4 * tiny * (1 + amp)
-        assert_close_or_overflow(got[where], want_g[where], tol[where], dtype)
+        assert_close_or_overflow(got[where], want_g[where], tol[where], limit[where], dtype)
 
 
-def assert_close_or_overflow(got, want, tol, dtype):
+def assert_close_or_overflow(got, want, tol, limit, dtype):
     """|got - want| <= tol, in long double; +-inf is right where the tolerance band reaches past
-    the dtype's largest value (the true result overflows, or nearly does)."""
+    the dtype's largest value (the true result overflows, or nearly does), and inf or NaN
+    where ``limit`` (batch_norm_backward's documented limit) holds."""
     got = got.astype(np.longdouble)
     lim = np.longdouble(np.finfo(dtype).max)
     with np.errstate(invalid="ignore"):
         close = np.abs(got - want) <= tol
         over = np.isinf(got) & (np.sign(got) == np.sign(want)) & (np.abs(want) + tol >= lim)
-    bad = ~(close | over)
+    bad = ~(close | over | (limit & ~np.isfinite(got)))
     assert not bad.any(), (got[bad][:5], want[bad][:5], tol[bad][:5])
 
 
-def ref_batch_norm_backward(g, x, mean, invstd, w, training):
-    """(value, size, factor) for dx, dw, db in long double: size bounds the magnitudes summed,
-    factor is what multiplies the terms last (weight * invstd for dx)."""
+def ref_batch_norm_backward(g, x, mean, invstd, w, training, dtype):
+    """(value, size, factor, limit) for dx, dw, db in long double: size bounds the magnitudes
+    summed, factor is what multiplies the terms last (weight * invstd for dx), limit marks
+    where batch_norm_backward's documented limit lets dx be inf or NaN: its coefficients
+    2 * weight * invstd or c = invstd * mean(grad * xhat), or the bracket it forms at half
+    scale, beyond the dtype."""
     axes = (0,) if x.ndim == 2 else (0, 2)
     sh = bshape(x)
     m = x.size // x.shape[1]
@@ -818,13 +822,20 @@ def ref_batch_norm_backward(g, x, mean, invstd, w, training):
         db, dw = gl.sum(axis=axes), (gl * xhat).sum(axis=axes)
         sdb, sdw = np.abs(gl).sum(axis=axes), np.abs(gl * xhat).sum(axis=axes)
         k = il * (1 if w is None else f64(w).astype(np.longdouble).reshape(sh))
+        lim = np.longdouble(np.finfo(dtype).max)
         if training:
-            dx = k * (gl - db.reshape(sh) / m - xhat * dw.reshape(sh) / m)
+            t = gl - db.reshape(sh) / m - xhat * dw.reshape(sh) / m
+            dx = k * t
             sdx = np.abs(k) * (np.abs(gl) + (sdb.reshape(sh) + np.abs(xhat) * sdw.reshape(sh)) / m)
+            c = il * dw.reshape(sh) / m
+            limit = (np.abs(t / 2) > lim) | (np.abs(c) > lim) | (np.abs(2 * k) > lim)
         else:
             dx, sdx = k * gl, np.abs(k * gl)
+            limit = np.abs(k) > lim
     ones = np.ones_like(sdb)
-    return (dx, sdx, np.abs(np.broadcast_to(k, dx.shape))), (dw, sdw, ones), (db, sdb, ones)
+    no = np.zeros(sdb.shape, bool)
+    amp, limit = np.abs(np.broadcast_to(k, dx.shape)), np.broadcast_to(limit, dx.shape)
+    return (dx, sdx, amp, limit), (dw, sdw, ones, no), (db, sdb, ones, no)
 
 
 def bshape(x):
