@@ -644,6 +644,20 @@ def test_huge_float64_values(isa, shape, scale):
     assert np.all(np.isfinite(dx)) and np.all(np.isfinite(dw))
 
 
+@pytest.mark.parametrize("scale", [1e-170, 1e-300])
+def test_tiny_float64_values_without_eps(isa, scale):
+    # With eps = 0 the variance itself sets invstd; squares of |x| < 1e-154 underflow, so such
+    # channels take the exact path. (Below std ~ 5.6e-309, invstd itself exceeds float64.)
+    x = _mixed((500, 6), np.float64, scale, seed=31)
+    x[:, 1::3] = x[:, 0::3]  # every channel tiny
+    x[:, 2::3] = -x[:, 0::3]
+    y, mean, invstd = ops.batch_norm_forward(x, None, None, 0.0)
+    ry, rmean, rinv, _ = ref_scaled(x, None, None, eps=0.0)
+    np.testing.assert_allclose(invstd, rinv, rtol=1e-12)
+    np.testing.assert_allclose(y, ry, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(mean, rmean, rtol=1e-12, atol=1e-12 * np.abs(x).max())
+
+
 def test_float32_near_max(isa):
     # float32 data spanning +-3e38: the double sums hold it, but x - mean overflows float32 in
     # the output pass, and invstd (~3e-39) is subnormal: those channels use the scaled pass.

@@ -495,8 +495,9 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
     return {mean, 0.0, kNaN, kNaN, kNaN};
   }
   int e = 0;
-  std::frexp(amax, &e);                  // amax < 2^e
-  const double s = std::ldexp(1.0, -e);  // |x * s| < 1: the sum cannot overflow
+  std::frexp(amax, &e);  // amax < 2^e
+  // |x * s| < 1: the sum cannot overflow (s stays finite for subnormal amax)
+  const double s = std::ldexp(1.0, -(e > -1020 ? e : -1020));
   double sum = 0.0;
   each_value(x, n, c, l, ch, [&](T v) {
     sum += double(v) * s;
@@ -521,9 +522,12 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
     u = (q.ssq - sn * sn / M) / M;
     if (u < 0.0) u = 0.0;
   }
-  const double hsd = hs * std::sqrt(u);  // half the standard deviation
-  const double var = 4.0 * hsd * hsd;    // inf when it exceeds double: the true value does
-  const double invstd = std::isinf(var) ? 0.5 / hsd : 1.0 / std::sqrt(var + eps);
+  const double hsd = hs * std::sqrt(u);  // half the standard deviation (2 hsd may overflow)
+  const double var = 4.0 * hsd * hsd;    // inf or 0 out of double's range, as the true value
+  // 1 / sqrt(var + eps) without forming var: 0.5 / (hsd * sqrt(1 + eps / (4 hsd^2)))
+  const double r = hsd > 0.0 ? 0.25 * eps / hsd / hsd : HUGE_VAL;
+  const double invstd =
+      r <= 0x1p100 ? 0.5 / (hsd * std::sqrt(1.0 + r)) : 1.0 / std::sqrt(var + eps);
   return {mean, 2.0 * S / M / s, var, invstd, 2.0 * hs};  // 2 * hs may be inf: only compared
 }
 
@@ -554,6 +558,8 @@ bool exact_grad_sums(const T* dy, const T* x, double mean, int64_t n, int64_t c,
   int eg = 0, eh = 0;
   std::frexp(gmax, &eg);
   std::frexp(hmax, &eh);
+  eg = eg > -1020 ? eg : -1020;  // the scales stay finite for tiny maxima
+  eh = eh > -1020 ? eh : -1020;
   const double sg = std::ldexp(1.0, -eg), sh = std::ldexp(1.0, -eh);
   double s1 = 0.0, s2 = 0.0;  // terms below 1 in magnitude: no overflow
   const int64_t ld = c * l;
