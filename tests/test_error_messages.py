@@ -9,7 +9,8 @@ The public API is enumerated (``fastdl.__all__``, ``fastdl.ops.__all__``, ``nn``
 public methods and operators), so a new public entry point without a case fails
 ``test_every_public_entry_point_has_a_case`` until it gets one, or is listed in
 ``NO_ARGUMENTS`` (nothing a caller passes can be wrong) or ``NOT_YET_COVERED`` (which may only
-shrink: its size is capped).
+shrink: its size is capped). A case whose message is not fixed yet goes in ``KNOWN_BAD``: a
+strict xfail, so the fix fails the run until the entry is removed (also capped; empty now).
 """
 
 # ruff: noqa: E501  (the cases are a table, one per line)
@@ -317,7 +318,6 @@ case("fastdl.nn.RNNCell", lambda: nn.RNNCell(3, 4)(T(2, 5)), ValueError, "RNNCel
 case("fastdl.nn.RNN", lambda: nn.RNN(3, 4)(T(5, 2, 6)), ValueError, "RNN", "input", "(N, T, 3)", "(5, 2, 6)")
 case("fastdl.nn.GRUCell", lambda: nn.GRUCell(3, 4)(T(2, 3), T(2, 5)), ValueError, "GRUCell", "hx", "(2, 4)", "(2, 5)")
 case("fastdl.nn.GRU", lambda: nn.GRU(3, 0), ValueError, "GRU", "hidden_size", "positive int", "0")
-case("fastdl.nn.Identity", lambda: nn.Identity()(), TypeError, "forward", "input", "", "")
 
 # ------------------------------------------------------------------------- optim
 case("fastdl.optim.Adam", lambda: optim.Adam([P(3)], lr=-1), ValueError, "Adam", "lr", ">= 0", "-1")
@@ -402,7 +402,7 @@ NO_ARGUMENTS = {
     "Tensor.__setstate__",
     "Tensor.__array_ufunc__",
     "Tensor.__array_function__",  # NumPy's protocols: tested in test_interop
-    "fastdl.nn.Identity",
+    "fastdl.nn.Identity",  # takes and returns anything
 }
 
 # Cases whose message still lacks one of the four parts: each is a strict xfail, so fixing
