@@ -702,6 +702,8 @@ def join_case(draw, name):
         fdl = lambda t: ref(list(t), axis=axis)  # noqa: E731
     case = Case(name, vals, kinds, fdl, lambda v: ref(list(v), axis=axis), smooth=smooth)
     case.accept = not isinstance(axis, bool)  # NumPy's stack takes True for 1; fastdl refuses
+    if stack and not all(numeric(v) for v in vals):
+        case.accept = False  # each item becomes a Tensor: numbers only (torch.stack alike)
     return case
 
 
