@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -93,13 +95,13 @@ def test_array_functions_dispatch_to_fastdl(name, fn):
         (lambda t: np.linalg.inv(t), "numpy.linalg.inv"),
         (lambda t: np.arctan(t), "numpy.arctan"),
         (lambda t: np.add(t, 1, out=np.empty((3, 3))), "numpy.add"),
-        (lambda t: np.sum(t, out=np.empty(())), "out="),
+        (lambda t: np.sum(t, out=np.empty(())), "numpy.sum(): argument 'out'"),
         (lambda t: np.multiply.outer(t, t), "numpy.multiply.outer"),
     ],
 )
 def test_unsupported_functions_raise_typeerror_naming_them(call, name):
     t = leaf(3, 3)
-    with pytest.raises(TypeError, match=name.replace(".", r"\.")):
+    with pytest.raises(TypeError, match=re.escape(name)):
         call(t)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import tensor as T
 from .autograd import _GradMode
+from .ops._checks import arg_error, describe
 from .tensor import Tensor, _as_tensor, _make
 
 _NoValue = getattr(np, "_NoValue", None)
@@ -138,7 +139,10 @@ def _check(name: str, **extra: Any) -> None:
     """Refuse NumPy arguments fastdl does not implement (out=, where=, ...)."""
     for k, v in extra.items():
         if v is not None and v is not _NoValue and v is not False:
-            raise TypeError(f"numpy.{name} on fastdl Tensors: argument {k}= is not supported")
+            raise arg_error(
+                f"numpy.{name}", k, "be left at its default on fastdl Tensors (not supported)",
+                describe(v), TypeError,
+            )  # fmt: skip
 
 
 def _with_dtype(t: Tensor, dtype: Any) -> Tensor:
