@@ -155,30 +155,32 @@ def _match_permissions(tmp: str, path: str) -> None:
 
 def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if not isinstance(node, dict) or len(node) == 0:
-        raise ValueError(f"load(): malformed {_META} entry {node!r}")
+        raise arg_error("load", "f", "be a well-formed fastdl file", f"{_META} entry {node!r}")
     if "a" in node:
         key = node["a"]
         if not isinstance(key, str) or key not in arrays:
-            raise ValueError(f"load(): the file refers to a missing array member {key!r}")
+            raise arg_error(
+                "load", "f", "be a well-formed fastdl file", f"a missing array member {key!r}"
+            )
         a = arrays[key]
         return a[()] if node.get("s") else a
     if "v" in node:
         v = node["v"]
         if v is not None and not isinstance(v, (bool, int, float, str)):
-            raise ValueError(f"load(): malformed scalar {v!r}")
+            raise arg_error("load", "f", "be a well-formed fastdl file", f"a scalar {v!r}")
         return v
     if "d" in node:
         out = {}
         for item in node["d"]:
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], (str, int))):
-                raise ValueError(f"load(): malformed dict item {item!r}")
+                raise arg_error("load", "f", "be a well-formed fastdl file", f"dict item {item!r}")
             out[item[0]] = _decode(item[1], arrays)
         return out
     if "l" in node:
         return [_decode(n, arrays) for n in node["l"]]
     if "t" in node:
         return tuple(_decode(n, arrays) for n in node["t"])
-    raise ValueError(f"load(): malformed {_META} entry {node!r}")
+    raise arg_error("load", "f", "be a well-formed fastdl file", f"{_META} entry {node!r}")
 
 
 def load(f: PathOrFile) -> Any:
@@ -218,11 +220,15 @@ def load(f: PathOrFile) -> Any:
     if meta is None:
         return arrays
     if meta.dtype.kind != "U" or meta.shape != ():
-        raise ValueError(f"load(): malformed {_META} member in {name!r}")
+        raise arg_error(
+            "load", "f", f"have a 0-d string {_META} member", f"{name!r} with one of {meta.dtype}"
+        )
     try:
         header = json.loads(str(meta[()]))
     except json.JSONDecodeError as e:
-        raise ValueError(f"load(): malformed {_META} member in {name!r}: {e}") from None
+        raise arg_error(
+            "load", "f", f"have a JSON {_META} member", f"{name!r} with a malformed one ({e})"
+        ) from None
     if not isinstance(header, dict) or header.get("format") != _FORMAT or "tree" not in header:
-        raise ValueError(f"load(): unsupported fastdl file format in {name!r}")
+        raise arg_error("load", "f", f"be in fastdl format {_FORMAT!r}", repr(name))
     return _decode(header["tree"], arrays)

@@ -620,7 +620,7 @@ class Tensor:
             else:  # a permutation: distinct axes, in range, one per dimension
                 axes = _norm_axes(tuple(axes), nd, "transpose", "axes")
                 if len(axes) != nd:
-                    raise ValueError(f"transpose(): axes {axes} do not match {nd} dimensions")
+                    raise arg_error("transpose", "axes", f"hold {nd} axes, one per dimension", axes)
             d = self.data.transpose(axes)
         except _NP_ERRORS as e:
             _named(e, "transpose", ("self", self), ("axes", axes))
@@ -1432,7 +1432,7 @@ def logsumexp(x: Any, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
     x = _checked_tensor(x, "logsumexp")
     axes = _norm_axes(axis, x.data.ndim, "logsumexp")
     if x.data.dtype.kind not in "biufc":
-        raise TypeError(f"logsumexp(): x must hold numbers, got dtype {x.data.dtype}")
+        raise arg_error("logsumexp", "x", "hold numbers", f"dtype {x.data.dtype}", TypeError)
     if x.data.dtype.kind in "biu":  # x - max(x) would wrap (or fail on bools): as the kernels
         x = x.astype(np.result_type(x.data.dtype, np.float32))
     try:

@@ -48,7 +48,7 @@ class _Problem:
                 f"shape {va.shape}",
             )  # fmt: skip
         if d == 0 and scale is None:
-            raise ValueError(f"{fn}(): D = 0 needs an explicit 'scale'")
+            raise arg_error(fn, "scale", "be given when D = 0 (1/sqrt(D) is undefined)", None)
         if not isinstance(is_causal, (bool, np.bool_)):
             raise TypeError(f"{fn}(): argument 'is_causal' must be a bool, got {is_causal!r}")
         if scale is None:
@@ -105,7 +105,7 @@ class _Problem:
         except ValueError:
             ok = False
         if not ok:
-            raise ValueError(f"{fn}(): argument 'mask' {m.shape} is not broadcastable to {want}")
+            raise arg_error(fn, "mask", f"broadcast to {want}", f"shape {m.shape}")
         if m.ndim < 2:
             m = m.reshape((1,) * (2 - m.ndim) + m.shape)
         self.mask = m.reshape(math.prod(m.shape[:-2]), *m.shape[-2:])

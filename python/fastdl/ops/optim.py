@@ -55,7 +55,7 @@ def _step_number(step: Any) -> int:
     except (TypeError, ValueError):
         ok = False
     if not ok or isinstance(step, bool):
-        raise TypeError(f"adam_step(): 'step' must be an integer >= 1, got {step!r}")
+        raise arg_error("adam_step", "step", "be an integer >= 1", describe(step), TypeError)
     return i
 
 
@@ -220,14 +220,14 @@ def _norm_type(norm_type: Union[float, str]) -> float:
     if isinstance(norm_type, str):
         if norm_type.lower() == "inf":
             return math.inf
-        raise ValueError(f"grad_norm(): norm_type must be a number or 'inf', got {norm_type!r}")
+        raise arg_error("grad_norm", "norm_type", "be a number or 'inf'", repr(norm_type))
     if isinstance(norm_type, bool) or not isinstance(norm_type, (int, float, np.number)):
-        raise TypeError(
-            f"grad_norm(): norm_type must be a number or 'inf', got {type(norm_type).__name__}"
+        raise arg_error(
+            "grad_norm", "norm_type", "be a number or 'inf'", describe(norm_type), TypeError
         )
     p = float(norm_type)
     if not p >= 0:
-        raise ValueError(f"grad_norm(): norm_type must be >= 0 or inf, got {norm_type!r}")
+        raise arg_error("grad_norm", "norm_type", "be >= 0 or inf", repr(norm_type))
     return p
 
 
