@@ -51,6 +51,27 @@ def numpy_bn(x, w, b, dy, rm, rv, momentum=0.1):
     return y, dx, dw, db
 
 
+def bn_inputs(rng, shape):
+    """x, dy, weight, bias in float32 for a BatchNorm fwd+bwd case of this shape."""
+    x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
+    dy = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal(shape[1], dtype=np.float32)
+    b = rng.standard_normal(shape[1], dtype=np.float32)
+    return x, dy, w, b
+
+
+def torch_bn(torch, x, w, b, dy):
+    """A call running torch's BatchNorm1d forward + backward (input, weight and bias grads)."""
+    bn = torch.nn.BatchNorm1d(x.shape[1], eps=EPS)
+    with torch.no_grad():
+        bn.weight.copy_(torch.from_numpy(w))
+        bn.bias.copy_(torch.from_numpy(b))
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tdy = torch.from_numpy(dy)
+    params = (tx, bn.weight, bn.bias)
+    return lambda: torch.autograd.grad(bn(tx), params, tdy)
+
+
 def fastdl_bn(x, w, b, dy, rm, rv):
     y, mean, invstd = ops.batch_norm_forward(x, w, b, EPS, running_mean=rm, running_var=rv)
     dx, dw, db = ops.batch_norm_backward(dy, x, mean, invstd, w)
@@ -61,11 +82,8 @@ def cases(torch) -> list[Case]:
     out = []
     rng = np.random.default_rng(0)
     for shape in ((4096, 1024), (65536, 256), (128, 64, 512), (64, 32)):
-        x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
-        dy = rng.standard_normal(shape, dtype=np.float32)
+        x, dy, w, b = bn_inputs(rng, shape)
         c = shape[1]
-        w = rng.standard_normal(c, dtype=np.float32)
-        b = rng.standard_normal(c, dtype=np.float32)
         rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
         rm2, rv2 = rm.copy(), rv.copy()
         impls = {
@@ -73,19 +91,7 @@ def cases(torch) -> list[Case]:
             "numpy": lambda x=x, w=w, b=b, dy=dy, rm=rm2, rv=rv2: numpy_bn(x, w, b, dy, rm, rv),
         }
         if torch is not None:
-            bn = torch.nn.BatchNorm1d(c, eps=EPS)
-            with torch.no_grad():
-                bn.weight.copy_(torch.from_numpy(w))
-                bn.bias.copy_(torch.from_numpy(b))
-            tx = torch.from_numpy(x).requires_grad_(True)
-            tdy = torch.from_numpy(dy)
-            params = (tx, bn.weight, bn.bias)
-
-            def torch_bn(bn=bn, tx=tx, tdy=tdy, params=params):
-                y = bn(tx)
-                return torch.autograd.grad(y, params, tdy)
-
-            impls["torch"] = torch_bn
+            impls["torch"] = torch_bn(torch, x, w, b, dy)
         big = len(shape) == 2 and shape[0] >= 4096
         if big:
             impls["fastdl_nopool"] = nopool_bn(x, w, b, dy)

@@ -43,31 +43,22 @@ CONFIGS = (
 
 
 def child_cases(torch, stream: bool) -> list[Case]:
-    from bench_batchnorm import EPS, fastdl_bn, nopool_bn
+    from bench_batchnorm import bn_inputs, fastdl_bn, nopool_bn, torch_bn
 
     from fastdl import ops
 
     rng = np.random.default_rng(0)
     out = []
     for shape in ((4096, 1024), (65536, 256)):
-        x = rng.standard_normal(shape, dtype=np.float32) * 2 + 0.5
-        dy = rng.standard_normal(shape, dtype=np.float32)
+        x, dy, w, b = bn_inputs(rng, shape)
         c = shape[1]
-        w = rng.standard_normal(c, dtype=np.float32)
-        b = rng.standard_normal(c, dtype=np.float32)
         rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
         impls = {
             "fastdl": lambda x=x, w=w, b=b, dy=dy, rm=rm, rv=rv: fastdl_bn(x, w, b, dy, rm, rv),
             "fastdl_nopool": nopool_bn(x, w, b, dy),
         }
         if torch is not None:
-            bn = torch.nn.BatchNorm1d(c, eps=EPS)
-            tx = torch.from_numpy(x).requires_grad_(True)
-            tdy = torch.from_numpy(dy)
-            params = (tx, bn.weight, bn.bias)
-            impls["torch"] = lambda bn=bn, tx=tx, tdy=tdy, p=params: torch.autograd.grad(
-                bn(tx), p, tdy
-            )
+            impls["torch"] = torch_bn(torch, x, w, b, dy)
         name = "x".join(map(str, shape))
         out.append(Case(f"bn fwd+bwd fp32 {name}", impls, bytes=5 * x.nbytes))
     x = rng.standard_normal(1 << 24, dtype=np.float32)
