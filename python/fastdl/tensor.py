@@ -53,10 +53,11 @@ _ndarray = np.ndarray
 _asarray = np.asarray
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _AxisError = getattr(np, "exceptions", np).AxisError
-# What NumPy raises for input it cannot take (ZeroDivisionError, OverflowError: object arrays
+# What NumPy raises for input it cannot take (ZeroDivisionError, OverflowError: object operands
 # and out-of-range Python ints); re-raised by _named. FloatingPointError (np.errstate
 # "raise") is the caller's request and passes through.
 _NP_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError)
+_OBJECT = np.dtype(object)
 AxisLike = Union[None, int, Sequence[int]]
 
 
@@ -518,10 +519,7 @@ class Tensor:
         s = self.sum(axes, keepdims)
         if s.data.dtype.kind in "biu":  # ints and bools: a float64 mean, as NumPy
             s = s.astype(np.float64)
-        try:
-            return s / n
-        except _NP_ERRORS as e:  # object arrays: Python's 0 / 0
-            _named(e, "mean", ("self", self))
+        return s / n
 
     def max(self, axis: AxisLike = None, keepdims: bool = False) -> Tensor:
         return self._extremum(axis, keepdims, "max")
@@ -542,9 +540,6 @@ class Tensor:
                     f"shape {x.shape} reduced over axis {axis}",
                 ) from None  # fmt: skip
             _named(e, fn, ("self", self), ("axis", axis))
-        if type(outk) is not _ndarray:  # object arrays reduced whole give the bare element
-            kept = tuple(1 if axes is None or i in axes else s for i, s in enumerate(x.shape))
-            outk = np.full(kept, outk, dtype=x.dtype)
         d = outk if keepdims else outk.reshape(_reduced_shape(x.shape, axes))
         if self.requires_grad and _GradMode.enabled:
             return _make(d, P.Max((self,), (x, outk, axes, keepdims)))
@@ -736,9 +731,18 @@ _Linear = P.Linear
 
 
 def _make(d: Any, ctx: Any) -> Tensor:
-    """A result Tensor: ``d`` (made an ndarray if NumPy gave a scalar) and its node or None."""
+    """A result Tensor: ``d`` (made an ndarray if NumPy gave a scalar) and its node or None.
+
+    An object result (NumPy computes with an operand holding Python objects) is refused here,
+    the one place every op's result passes; the hottest ops name their argument themselves.
+    """
     t = _new(Tensor)
     t.data = d if type(d) is _ndarray else _asarray(d)
+    if t.data.dtype is _OBJECT:
+        raise arg_error(
+            "Tensor", "data", "hold numbers (an operand held Python objects)",
+            describe(t.data), TypeError,
+        )  # fmt: skip
     t.grad = None
     t._ctx = ctx
     t.requires_grad = ctx is not None
@@ -752,6 +756,24 @@ _ag._tensor_type = Tensor
 # The hottest ops are generated from one template each, so every call is a single Python
 # frame: one NumPy call, a grad-mode check, a node only when a gradient is needed, and the
 # result built inline (no helper calls).
+
+
+def _numbers(d: Any, fn: str, *args: tuple) -> _ndarray:
+    """``d``, the result of op ``fn`` on ``args`` (``(name, value)`` pairs), as an ndarray; an
+    object result is refused (see _refuse_object), naming the first operand not a Tensor."""
+    if type(d) is not _ndarray:
+        d = _asarray(d)
+    if d.dtype is _OBJECT:
+        _refuse_object(fn, *next((a for a in args if not isinstance(a[1], Tensor)), args[0]))
+    return d
+
+
+def _refuse_object(fn: str, arg: str, value: Any) -> None:
+    """NumPy computes with an operand holding Python objects; a Tensor holds numbers (as in
+    PyTorch), so op ``fn`` refuses it, naming the operand (argument ``arg``)."""
+    raise arg_error(
+        fn, arg, "be a Tensor, array or number holding numbers", describe(value), TypeError
+    )
 
 
 def _binop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
@@ -776,6 +798,10 @@ def _binop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
                 d = op(sd, other)
             except _NP_ERRORS as e:
                 _named(e, ufname, ("self", self), ("other", other))
+            if type(d) is not _ndarray:
+                d = _asarray(d)
+            if d.dtype is _OBJECT:  # an object operand: NumPy computes, a Tensor holds numbers
+                _refuse_object(ufname, "other", other)
             if self.requires_grad and _GradMode.enabled:
                 ctx = _new(cls)
                 ctx.parents = (self, None)
@@ -804,6 +830,10 @@ def _rbinop(cls: Any, op: Any, save: bool, name: str, ufname: str) -> Any:
             d = op(other, sd)
         except _NP_ERRORS as e:
             _named(e, ufname, ("other", other), ("self", self))
+        if type(d) is not _ndarray:
+            d = _asarray(d)
+        if d.dtype is _OBJECT:
+            _refuse_object(ufname, "other", other)
         if self.requires_grad and _GradMode.enabled:
             ctx = _new(cls)
             ctx.parents = (None, self)
@@ -1000,6 +1030,7 @@ def _binary(cls: Any, fn: Any, a: Any, b: Any, save: bool) -> Tensor:
         d = fn(ad, bd)
     except _NP_ERRORS as e:
         _named(e, fn.__name__, ("a", a), ("b", b))
+    d = _numbers(d, fn.__name__, ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         if save:  # the operands as arrays: scalars and lists become arrays once, here
             return _make(
@@ -1245,6 +1276,7 @@ def power(a: Any, b: Any) -> Tensor:
         d = ad**bd  # the operator: NumPy fast-paths scalar exponents (x**2 is a square)
     except _NP_ERRORS as e:
         _named(e, "power", ("a", a), ("b", b))
+    d = _numbers(d, "power", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         # as arrays: a list exponent would break the backward's ``b - 1``
         saved = (_asarray(ad), _asarray(bd), d)
@@ -1466,6 +1498,7 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         d = np.where(c, ad, bd)
     except _NP_ERRORS as e:
         _named(e, "where", ("cond", cond), ("a", a), ("b", b))
+    d = _numbers(d, "where", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Where((a if ar else None, b if br else None), c))
     return _make(d, None)
@@ -1501,6 +1534,7 @@ def _extreme(fn: Any, pick: Any, a: Any, b: Any) -> Tensor:
         d = fn(ad, bd)
     except _NP_ERRORS as e:
         _named(e, fn.__name__, ("a", a), ("b", b))
+    d = _numbers(d, fn.__name__, ("a", a), ("b", b))
     ar = isinstance(a, Tensor) and a.requires_grad
     br = isinstance(b, Tensor) and b.requires_grad
     if (ar or br) and _GradMode.enabled:
@@ -1565,6 +1599,7 @@ def concatenate(tensors: Sequence[Any], axis: Optional[int] = 0) -> Tensor:
         sizes = [np.size(a) if flat else np.shape(a)[ax] for a in arrays]
     except _NP_ERRORS as e:
         _named(e, "concatenate", ("tensors", tensors), ("axis", axis))
+    d = _numbers(d, "concatenate", ("tensors", tensors))
     need = [isinstance(t, Tensor) and t.requires_grad for t in ts]
     if any(need) and _GradMode.enabled:
         parents = tuple(t if n else None for t, n in zip(ts, need))
