@@ -676,6 +676,30 @@ def test_float32_near_max(isa):
             np.testing.assert_array_equal(ops.batch_norm_stats(x)[1], rvar.astype(np.float32))
 
 
+@pytest.mark.parametrize("dtype, big", [(np.float32, 3.3e38), (np.float64, 1.7e308)])
+def test_eval_near_max(isa, dtype, big):
+    # Eval mode subtracts the running mean from x: with x and the mean of opposite signs near
+    # the dtype's max, x - mean overflowed to inf where y is finite (the scale is small).
+    shape = (50, 4, 3)
+    rng = np.random.default_rng(24)
+    x = (rng.uniform(-1, 1, shape) * big).astype(dtype)
+    rm = np.array([-0.9, 0.9, 0.0, 0.5], dtype) * dtype(big)
+    rv = np.array([1e36, 1e36, 1.0, 4.0], np.float64).astype(dtype)
+    if dtype == np.float64:
+        rv[:2] = 1e300
+    w = np.array([1.0, -2.0, 1e-30, 0.5], dtype)
+    b = np.array([0.0, 1.0, 2.0, -3.0], dtype)
+    y = ops.batch_norm_inference(x, rm, rv, w, b, EPS)
+    sh = (1, -1, 1)
+    with np.errstate(over="ignore"):  # the reference in float64 scaled down: exact for both
+        xs, ms = np.ldexp(x.astype(np.float64), -4), np.ldexp(rm.astype(np.float64), -4)
+        ref = (xs - ms.reshape(sh)) / np.sqrt(np.ldexp(rv.astype(np.float64) + EPS, -8)).reshape(
+            sh
+        ) * w.reshape(sh) + b.reshape(sh)
+    assert np.isfinite(y[:, :2]).all()
+    np.testing.assert_allclose(y, ref, **_tol(dtype))
+
+
 def test_float16_input_computes_in_float32(isa):
     # float16 is promoted to float32 (as np.result_type(float16, float32)) and summed in
     # double: its whole range, 65504 included, is safe.

@@ -329,6 +329,17 @@ struct ScaledApplyOp {
     return ((x * p4 - p0) - p1) * p2 + p3;
   }
 };
+// The eval pass: y = ((x / 2 - p0) - p1) * p2 + p3 with p0 = mean / 2, p2 = 2 * scale. Halved,
+// x - mean cannot overflow whatever the running mean (eval sees no statistics of x to decide
+// per channel, as the training pass does); with FMA it costs what x - p0 did, for the same bits
+// outside the subnormal range.
+struct HalfApplyOp {
+  static constexpr bool kScaled = false;
+  template <class T>
+  static T f(T x, T, T p0, T p1, T p2, T p3, T) {
+    return ((x * T(0.5) - p0) - p1) * p2 + p3;
+  }
+};
 struct DxOp {
   static constexpr bool kScaled = false;
   template <class T>
@@ -700,18 +711,18 @@ void eval(const BatchNormEvalArgs<T>& a) {
   const int64_t S = spaced<T>(C);
   Scratch<T> coef_buf(4 * S);
   T* coef = coef_buf.p;
-  for (int64_t c = 0; c < C; ++c) {
-    coef[c] = a.mean[c];
+  for (int64_t c = 0; c < C; ++c) {  // HalfApplyOp's coefficients; halving is exact
+    coef[c] = T(0.5 * double(a.mean[c]));
     coef[S + c] = T(0);
     coef[2 * S + c] =
-        T((a.weight ? double(a.weight[c]) : 1.0) / std::sqrt(double(a.var[c]) + a.eps));
+        T(2.0 * (a.weight ? double(a.weight[c]) : 1.0) / std::sqrt(double(a.var[c]) + a.eps));
     coef[3 * S + c] = a.bias ? a.bias[c] : T(0);
   }
   const Coef<T> cf{coef, coef + S, coef + 2 * S, coef + 3 * S, nullptr};
   const int64_t bytes = M * C * int64_t(sizeof(T));
   const bool st = bytes >= kStreamBytes;
   for_chunks(g, 2 * bytes, false,
-             [&](int64_t r, int64_t b) { out_chunk<ApplyOp>(g, a.x, a.x, a.y, cf, r, b, st); });
+             [&](int64_t r, int64_t b) { out_chunk<HalfApplyOp>(g, a.x, a.x, a.y, cf, r, b, st); });
 }
 
 template <class T>
