@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 from conftest import using_threads
-from hypothesis import given, settings
+from fuzzing import fuzz
+from hypothesis import given
 from hypothesis import strategies as st
 
 from fastdl import ops
@@ -264,7 +265,7 @@ def test_adam_tuples_and_empty_lists(isa):
     np.testing.assert_allclose(p, 0.9, rtol=1e-6)
 
 
-@settings(max_examples=40, deadline=None)
+@fuzz  # the shared settings: one fixed set of examples in CI, fresh ones in the long mode
 @given(
     sizes=st.lists(st.integers(0, 20000), min_size=1, max_size=5),
     beta1=st.floats(0.0, 0.99),
