@@ -30,6 +30,16 @@ from typing import Callable, Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+# PyTorch, when installed, is loaded here, before a bench script imports fastdl: fastdl sets
+# GOMP_SPINCOUNT=1000 before its libgomp loads (fastdl/_threadenv.py), and torch's own bundled
+# libgomp, loaded after that, read it too: a handicap that was not torch's (its BatchNorm
+# fwd+bwd at 4096x1024 took 6.3-7.0 ms that way, 4.8-5.2 ms with its default wait policy).
+# Each library now runs with its own defaults, as it does when a user imports it alone.
+try:
+    import torch as _torch
+except ImportError:
+    _torch = None
+
 
 @dataclasses.dataclass
 class Case:
@@ -44,12 +54,9 @@ class Case:
 
 def try_torch(threads: int):
     """PyTorch if installed (same thread count as fastdl), else None."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
+    if _torch is not None:
+        _torch.set_num_threads(threads)
+    return _torch
 
 
 def _time_calls(fn: Callable[[], object], number: int) -> float:
@@ -159,12 +166,7 @@ def environment(threads: int) -> dict:
         "threads": threads,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }
-    try:
-        import torch
-
-        env["torch"] = torch.__version__
-    except ImportError:
-        env["torch"] = None
+    env["torch"] = _torch.__version__ if _torch is not None else None
     try:
         from threadpoolctl import threadpool_info
 
