@@ -738,11 +738,11 @@ def _make(d: Any, ctx: Any) -> Tensor:
     """
     t = _new(Tensor)
     t.data = d if type(d) is _ndarray else _asarray(d)
-    if t.data.dtype is _OBJECT:
-        raise arg_error(
-            "Tensor", "data", "hold numbers (an operand held Python objects)",
-            describe(t.data), TypeError,
-        )  # fmt: skip
+    if t.data.dtype is _OBJECT:  # the callers' _named puts their op's name in front
+        raise TypeError(
+            f"a Tensor holds numbers, but an operand held Python objects: the result would be "
+            f"{describe(t.data)}"
+        )
     t.grad = None
     t._ctx = ctx
     t.requires_grad = ctx is not None
@@ -1256,6 +1256,7 @@ def divide(a: Any, b: Any) -> Tensor:
         d = np.true_divide(ad, bd)
     except _NP_ERRORS as e:
         _named(e, "divide", ("a", a), ("b", b))
+    d = _numbers(d, "divide", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         return _make(d, P.Div((a if ar else None, b if br else None), (_asarray(bd), d)))
     return _make(d, None)
@@ -1365,6 +1366,7 @@ def matmul(a: Any, b: Any) -> Tensor:
                     f"shapes {ad.shape} and {bd.shape} ({ad.shape[-1]} != {k})",
                 ) from None
             _named(e, "matmul", ("a", a), ("b", b))
+        d = _numbers(d, "matmul", ("a", a), ("b", b))
     if (ar or br) and _GradMode.enabled:
         ctx = _new(_MatMul)
         ctx.parents = (a if ar else None, b if br else None)
