@@ -338,6 +338,23 @@ def test_late_worker_starts_backoff_with_same_bits(fresh_backoff):
     np.testing.assert_array_equal(during, want)
 
 
+def test_slow_wake_after_a_backoff_does_not_rearm_it(fresh_backoff):
+    # The first region after a backoff wakes a worker that slept through it, often late: that
+    # alone re-armed the backoff, and an idle machine stayed serial, 5 ms at a time.
+    x = np.ones(1 << 20, np.float32)
+    out = np.zeros_like(x)
+    with using_threads(2):
+        _late_regions(fastdl.ops.relu, x, out)
+        assert _core._parallel_stats()["backoff_active"]
+        time.sleep(0.02)  # the backoff lasts 5 ms
+        _late_regions(fastdl.ops.relu, x, out, times=1)  # the slow first wake
+        stats = _core._parallel_stats()
+        assert stats["regions"] == 3 and stats["lost"] == 3, stats
+        assert not stats["backoff_active"], stats
+        _late_regions(fastdl.ops.relu, x, out, times=1)  # a second loss in a row is contention
+        assert _core._parallel_stats()["backoff_active"]
+
+
 def test_backoff_lets_much_larger_regions_stay_parallel(fresh_backoff):
     small, big = np.ones(1 << 20, np.float32), np.ones(1 << 23, np.float32)  # 8x the work
     out_small, out_big = np.zeros_like(small), np.zeros_like(big)

@@ -82,10 +82,12 @@ void note_region(int64_t work, int64_t elapsed_ns, int64_t busy_ns) {
     return;
   }
   g_lost.fetch_add(1, std::memory_order_relaxed);
-  // One lost region is often just a worker waking from a long sleep (a 5 ms backoff is long
-  // enough for that, so a single loss would keep re-arming it on an idle machine); two in a
-  // row mean the cores are contended.
+  // One lost region is often just a worker waking from a long sleep; two in a row mean the
+  // cores are contended.
   if (g_lost_streak.fetch_add(1, std::memory_order_relaxed) + 1 < kLostInARow) return;
+  // The next backoff needs two new losses: the first region after this one wakes a worker
+  // that slept through it, which is no evidence of contention.
+  g_lost_streak.store(0, std::memory_order_relaxed);
   const int64_t now = now_ns();
   const int64_t raised =
       work > INT64_MAX / kBackoffWorkFactor ? INT64_MAX : work * kBackoffWorkFactor;
