@@ -355,6 +355,38 @@ def test_slow_wake_after_a_backoff_does_not_rearm_it(fresh_backoff):
         assert _core._parallel_stats()["backoff_active"]
 
 
+def test_worker_keeps_off_the_cpu_it_was_woken_onto(fresh_backoff):
+    # A worker woken onto the starting thread's CPU shared it for the whole region, and kept
+    # landing there; it must move off and stay off, with the same bits.
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs 2 CPUs")
+    x = np.random.default_rng(0).standard_normal(1 << 21).astype(np.float32)
+    out = np.zeros_like(x)
+    with using_threads(1):
+        want = fastdl.ops.sigmoid(x)
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpus[0]})  # this thread only: the worker keeps its own mask
+    try:
+        with using_threads(2):
+            for _ in range(20):  # the scheduler may still wake it elsewhere: retry
+                assert _core._move_worker_for_test(cpus[0])
+                _core._reset_parallel_stats()
+                fastdl.ops.sigmoid(x, out=out)
+                if _core._parallel_stats()["moved"]:
+                    break
+            else:
+                pytest.skip("the worker never woke on this thread's CPU (or the process was busy)")
+            np.testing.assert_array_equal(out, want)
+            _core._reset_parallel_stats()
+            for _ in range(5):
+                fastdl.ops.sigmoid(x, out=out)
+            assert _core._parallel_stats()["moved"] == 0  # it no longer lands on cpus[0]
+            np.testing.assert_array_equal(out, want)
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
 def test_backoff_lets_much_larger_regions_stay_parallel(fresh_backoff):
     small, big = np.ones(1 << 20, np.float32), np.ones(1 << 23, np.float32)  # 8x the work
     out_small, out_big = np.zeros_like(small), np.zeros_like(big)

@@ -79,6 +79,7 @@ void init_runtime(py::module_& m) {
         py::dict d;
         d["regions"] = s.regions;
         d["lost"] = s.lost;
+        d["moved"] = s.moved;
         d["backoff_active"] = s.backoff_active;
         d["backoff_work"] = s.backoff_work;
         return d;
@@ -86,6 +87,9 @@ void init_runtime(py::module_& m) {
       "Counters of the contention backoff (see kernels/parallel.h).");
   m.def("_reset_parallel_stats", &reset_parallel_stats);
   m.def("_set_worker_delay_for_test", &set_worker_delay_for_test, py::arg("ns"));
+  m.def("_move_worker_for_test", &move_worker_for_test, py::arg("cpu"),
+        "Tests only: move the worker thread onto a CPU, its mask unchanged; False if not "
+        "possible.");
   m.def(
       "set_num_threads",
       [](int n) {

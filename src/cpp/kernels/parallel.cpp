@@ -1,12 +1,19 @@
 #include "kernels/parallel.h"
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 #if defined(__linux__)
+#include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include <pthread.h>
 
@@ -65,7 +72,51 @@ constexpr int64_t kLostInARow = 2;
 std::atomic<int64_t> g_backoff_until{0};
 std::atomic<int64_t> g_backoff_work{0};
 std::atomic<int64_t> g_test_delay_ns{0};
-std::atomic<int64_t> g_regions{0}, g_lost{0}, g_lost_streak{0};
+std::atomic<int64_t> g_regions{0}, g_lost{0}, g_lost_streak{0}, g_moved{0};
+
+// How long a worker keeps off the CPU it was woken onto: past one benchmark sample or a few
+// training steps; afterwards it is free again, in case that CPU became the better one.
+constexpr int64_t kKeepOffNs = 50'000'000;
+
+#if defined(__linux__)
+// Whether a thread of this process other than the caller and `skip` is running or ready to
+// run (state R in /proc/self/task/*/stat). Tens of microseconds: read only by a worker that
+// woke on the starting thread's CPU.
+bool other_thread_running(int skip) {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return true;  // unknown: do not move
+  const int self = current_tid();
+  bool found = false;
+  while (dirent* e = readdir(dir)) {
+    const int tid = std::atoi(e->d_name);
+    if (tid <= 0 || tid == self || tid == skip) continue;
+    char path[64], buf[512];
+    std::snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // the thread has ended
+    const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) continue;
+    buf[n] = 0;
+    const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+    if (paren && paren[1] == ' ' && paren[2] == 'R') {
+      found = true;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// A worker's placement state; `all` is its affinity mask before it first kept off a CPU.
+struct Placement {
+  bool have_all = false;
+  bool keeping_off = false;
+  int64_t until = 0;
+  cpu_set_t all;
+};
+thread_local Placement t_placement;
+#endif
 
 }  // namespace
 
@@ -112,6 +163,7 @@ ParallelStats parallel_stats() {
   ParallelStats s;
   s.regions = g_regions.load();
   s.lost = g_lost.load();
+  s.moved = g_moved.load();
   s.backoff_active = g_backoff_until.load() > now_ns();
   s.backoff_work = s.backoff_active ? g_backoff_work.load() : kParallelWork;
   return s;
@@ -120,9 +172,79 @@ ParallelStats parallel_stats() {
 void reset_parallel_stats() {
   g_regions = 0;
   g_lost = 0;
+  g_moved = 0;
   g_lost_streak = 0;
   g_backoff_until = 0;
   g_backoff_work = 0;
+}
+
+int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();  // glibc reads it from rseq (or the vDSO): no system call
+#else
+  return -1;
+#endif
+}
+
+int current_tid() {
+#if defined(__linux__)
+  thread_local const int tid = int(syscall(SYS_gettid));
+  return tid;
+#else
+  return 0;
+#endif
+}
+
+void place_worker(int starter_cpu, int starter_tid) {
+#if defined(__linux__)
+  if (starter_cpu < 0) return;
+  Placement& p = t_placement;
+  if (current_cpu() != starter_cpu) {
+    if (p.keeping_off && now_ns() > p.until) {  // free again
+      pthread_setaffinity_np(pthread_self(), sizeof(p.all), &p.all);
+      p.keeping_off = false;
+    }
+    return;
+  }
+  if (!p.have_all) {
+    if (pthread_getaffinity_np(pthread_self(), sizeof(p.all), &p.all) != 0) return;
+    p.have_all = true;
+  }
+  if (!CPU_ISSET(starter_cpu, &p.all) || CPU_COUNT(&p.all) < 2) return;  // nowhere else to go
+  if (other_thread_running(starter_tid)) return;
+  cpu_set_t others = p.all;
+  CPU_CLR(starter_cpu, &others);
+  // Leaving the mask migrates this thread now.
+  if (pthread_setaffinity_np(pthread_self(), sizeof(others), &others) != 0) return;
+  p.keeping_off = true;
+  p.until = now_ns() + kKeepOffNs;
+  g_moved.fetch_add(1, std::memory_order_relaxed);
+#else
+  (void)starter_cpu;
+  (void)starter_tid;
+#endif
+}
+
+bool move_worker_for_test(int cpu) {
+#if defined(__linux__)
+  if (num_threads() < 2 || cpu < 0) return false;
+  bool ok = false;
+#pragma omp parallel num_threads(2)
+  if (omp_get_thread_num() == 1) {
+    cpu_set_t mask, one;
+    if (pthread_getaffinity_np(pthread_self(), sizeof(mask), &mask) == 0 && CPU_ISSET(cpu, &mask)) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      // Moving onto `cpu` happens when the mask is narrowed; widening it again does not move.
+      ok = pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0 &&
+           pthread_setaffinity_np(pthread_self(), sizeof(mask), &mask) == 0;
+    }
+  }
+  return ok;
+#else
+  (void)cpu;
+  return false;
+#endif
 }
 
 bool in_forked_child() { return g_forked.load(std::memory_order_relaxed); }

@@ -41,9 +41,25 @@ constexpr int64_t kParallelWork = int64_t(1) << 20;
 int64_t parallel_threshold();
 void note_region(int64_t work, int64_t elapsed_ns, int64_t busy_ns);
 
+// Worker placement. A sleeping worker woken by the thread starting a region may be put on that
+// thread's CPU (this VM's scheduler does so after the other vCPU has idled a while, e.g. after
+// a sleep), and it then keeps landing there: both threads share one CPU, the region runs at
+// serial speed or worse, and the backoff above makes it serial. A 2-thread fp64 256^3 matmul
+// took 210-285 us instead of 140 for whole benchmark samples. So a worker that starts on the
+// starting thread's CPU keeps off that CPU for the next 50 ms (affinity: its own mask minus
+// that CPU), unless another thread of this process is running: then the other CPU is taken
+// (OpenBLAS's pool spins ~0.1 s after each NumPy call), moving there would slow NumPy's next
+// call, and the loss is left to the backoff.
+// `starter_cpu` is the CPU the starting thread ran on, `starter_tid` its thread id.
+void place_worker(int starter_cpu, int starter_tid);
+// The CPU the calling thread runs on (-1 if unknown) and its thread id.
+int current_cpu();
+int current_tid();
+
 struct ParallelStats {
   int64_t regions;       // parallel regions run
   int64_t lost;          // of those, how many would have been faster serial
+  int64_t moved;         // times a worker moved off the starting thread's CPU
   bool backoff_active;   // a backoff is running now
   int64_t backoff_work;  // the work a region needs to go parallel now
 };
@@ -52,6 +68,9 @@ void reset_parallel_stats();
 // Tests only: the worker busy-waits this long before its chunks, as if its core were taken.
 void set_worker_delay_for_test(int64_t ns);
 void delay_worker_for_test();
+// Tests only: moves the worker onto `cpu`, where it may then stay as after an unlucky wake-up
+// (its affinity mask is left as it was); false if not possible.
+bool move_worker_for_test(int cpu);
 
 inline int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -75,10 +94,15 @@ void parallel_for(int64_t n, int64_t grain, int64_t work, F&& f) {
     return;
   }
   const int64_t start = now_ns();
+  const int cpu = current_cpu();
+  const int tid = current_tid();
   int64_t busy = 0;  // summed over the team: roughly what the region costs run serially
 #pragma omp parallel num_threads(nt) reduction(+ : busy)
   {
-    if (omp_get_thread_num() != 0) delay_worker_for_test();
+    if (omp_get_thread_num() != 0) {
+      place_worker(cpu, tid);
+      delay_worker_for_test();
+    }
     const int64_t t = now_ns();
 #pragma omp for schedule(static) nowait
     for (int64_t c = 0; c < chunks; ++c) {
