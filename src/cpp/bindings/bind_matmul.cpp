@@ -5,6 +5,7 @@
 // element strides, so a.T and other views run without a copy. Byte strides that are not a
 // multiple of the item size are a ValueError here (fastdl.ops converts those once).
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -271,13 +272,55 @@ py::array matmul(const py::array& a, const py::array& b, const py::object& out,
   return f64 ? run<double>(a, b, out, bias, act) : run<float>(a, b, out, bias, act);
 }
 
+// The pybind11-dispatched matmul, which the fast entry below hands anything unusual.
+PyObject* g_checked = nullptr;
+
+// The entry point Python calls: ndarray operands passed positionally skip pybind11's argument
+// dispatch (0.06-0.07 us of 0.27 at n=8; 2.30 -> 2.24 us at n=64), then run the same checks.
+// Anything else (keywords, other types) goes through the pybind11 function unchanged.
+PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyObject* kwnames) {
+  const Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+  const bool fast = !kwnames && n >= 2 && n <= 5 && py::isinstance<py::array>(args[0]) &&
+                    py::isinstance<py::array>(args[1]) && (n < 5 || PyLong_CheckExact(args[4]));
+  int overflow = 0;
+  const long act_id = n > 4 && fast ? PyLong_AsLongAndOverflow(args[4], &overflow) : 0;
+  if (!fast || overflow || act_id < INT_MIN || act_id > INT_MAX) {
+    return PyObject_Vectorcall(g_checked, args, nargsf, kwnames);
+  }
+  try {
+    const auto a = py::reinterpret_borrow<py::array>(args[0]);
+    const auto b = py::reinterpret_borrow<py::array>(args[1]);
+    const auto out = py::reinterpret_borrow<py::object>(n > 2 ? args[2] : Py_None);
+    const auto bias = py::reinterpret_borrow<py::object>(n > 3 ? args[3] : Py_None);
+    return matmul(a, b, out, bias, int(act_id)).release().ptr();
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (py::builtin_exception& e) {
+    e.set_error();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef g_entry_def = {
+    "matmul", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&matmul_entry)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "matmul(a, b, out=None, bias=None, act=0)\n\nact(a @ b + bias) with np.matmul semantics; a "
+    "and b share a dtype (float32/float64), any element strides; out (optional) C-contiguous, "
+    "not overlapping a or b."};
+
 }  // namespace
 
 void init_matmul(py::module_& m) {
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out").none(true) = py::none(),
-        py::arg("bias").none(true) = py::none(), py::arg("act") = 0,
-        "act(a @ b + bias) with np.matmul semantics; a and b share a dtype (float32/float64), "
-        "any element strides; out (optional) C-contiguous, not overlapping a or b.");
+        py::arg("bias").none(true) = py::none(), py::arg("act") = 0);
+  g_checked = py::object(m.attr("matmul")).release().ptr();  // kept for the module's life
+  PyObject* f = PyCFunction_NewEx(&g_entry_def, nullptr, m.attr("__name__").ptr());
+  if (!f) throw py::error_already_set();
+  m.add_object("matmul", py::reinterpret_steal<py::object>(f), /*overwrite=*/true);
 }
 
 }  // namespace fastdl::bind
