@@ -30,14 +30,17 @@ from typing import Callable, Optional
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# PyTorch, when installed, is loaded here, before a bench script imports fastdl: fastdl sets
-# GOMP_SPINCOUNT=1000 before its libgomp loads (fastdl/_threadenv.py), and torch's own bundled
-# libgomp, loaded after that, read it too: a handicap that was not torch's (its BatchNorm
-# fwd+bwd at 4096x1024 took 6.3-7.0 ms that way, 4.8-5.2 ms with its default wait policy).
-# Each library now runs with its own defaults, as it does when a user imports it alone.
-try:
+# fastdl and torch share one libgomp in a process (torch's lib/libgomp.so.1 has the system
+# library's soname): whichever loads first reads the environment once, for both. A bench script
+# imports fastdl first, so its GOMP_SPINCOUNT=1000 (fastdl/_threadenv.py) is in force, as in any
+# process that uses fastdl; torch then runs with that short spin too, which slows its
+# multi-threaded ops against a torch-only process (BatchNorm fwd+bwd 4096x1024: 6.3-7.0 ms
+# instead of 4.8-5.2). BENCH_TORCH_FIRST=1 loads torch here instead, before fastdl: both run
+# with libgomp's default (long) spin, torch's own condition, and fastdl's is not in force
+# (bench_threads.py then reads ~15x instead of ~1.2x).
+if os.environ.get("BENCH_TORCH_FIRST") == "1":
     import torch as _torch
-except ImportError:
+else:
     _torch = None
 
 
@@ -54,9 +57,14 @@ class Case:
 
 def try_torch(threads: int):
     """PyTorch if installed (same thread count as fastdl), else None."""
-    if _torch is not None:
-        _torch.set_num_threads(threads)
-    return _torch
+    torch = _torch
+    if torch is None:
+        try:
+            import torch
+        except ImportError:
+            return None
+    torch.set_num_threads(threads)
+    return torch
 
 
 def _time_calls(fn: Callable[[], object], number: int) -> float:
@@ -166,7 +174,13 @@ def environment(threads: int) -> dict:
         "threads": threads,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }
-    env["torch"] = _torch.__version__ if _torch is not None else None
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["libgomp_loaded_by"] = "torch" if _torch is not None else "fastdl"
+    except ImportError:
+        env["torch"] = None
     try:
         from threadpoolctl import threadpool_info
 
