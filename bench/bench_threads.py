@@ -7,16 +7,10 @@ before loading libgomp (see fastdl/_threadenv.py). Target: alternating / apart <
 
 from __future__ import annotations
 
-import sys
+import numpy as np
+from harness import Case, main, setup
 
-# The harness loads PyTorch first when it is installed, and fastdl then runs on torch's bundled
-# libgomp with its default spin (15.6x here): the trap measured below, not fastdl's policy.
-sys.modules["torch"] = None
-
-import numpy as np  # noqa: E402
-from harness import Case, main, setup  # noqa: E402
-
-from fastdl import ops  # noqa: E402
+from fastdl import ops
 
 
 def cases() -> list[Case]:
