@@ -38,10 +38,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # instead of 4.8-5.2). BENCH_TORCH_FIRST=1 loads torch here instead, before fastdl: both run
 # with libgomp's default (long) spin, torch's own condition, and fastdl's is not in force
 # (bench_threads.py then reads ~15x instead of ~1.2x).
-if os.environ.get("BENCH_TORCH_FIRST") == "1":
-    import torch as _torch
-else:
-    _torch = None
+TORCH_FIRST = os.environ.get("BENCH_TORCH_FIRST") == "1"
+if TORCH_FIRST:
+    import torch  # noqa: F401  (loaded here for its libgomp; try_torch finds it imported)
 
 
 @dataclasses.dataclass
@@ -57,12 +56,10 @@ class Case:
 
 def try_torch(threads: int):
     """PyTorch if installed (same thread count as fastdl), else None."""
-    torch = _torch
-    if torch is None:
-        try:
-            import torch
-        except ImportError:
-            return None
+    try:
+        import torch
+    except ImportError:
+        return None
     torch.set_num_threads(threads)
     return torch
 
@@ -178,7 +175,7 @@ def environment(threads: int) -> dict:
         import torch
 
         env["torch"] = torch.__version__
-        env["libgomp_loaded_by"] = "torch" if _torch is not None else "fastdl"
+        env["libgomp_loaded_by"] = "torch" if TORCH_FIRST else "fastdl"
     except ImportError:
         env["torch"] = None
     try:

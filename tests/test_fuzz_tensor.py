@@ -188,10 +188,7 @@ def run(case: Case, data) -> None:
         f"{case.name} accepted input it should reject (NumPy: {ref_err!r}, domain: {case.accept})"
     )
     assert isinstance(got, Tensor), f"{case.name} returned {type(got).__name__}"
-    if not isinstance(want, (np.ndarray, np.generic)):
-        # a ufunc on 0-d object input returns the bare Python object: its dtype is lost
-        want = np.asarray(want, dtype=object if got.dtype == object else None)
-    want = np.asarray(want)
+    want = np.asarray(want)  # a bare Python number from a 0-d object operand as well
     exp_dtype = np.dtype(case.dtype) if case.dtype is not None else want.dtype
     assert got.dtype == exp_dtype, f"{case.name}: dtype {got.dtype}, expected {exp_dtype}"
     assert got.shape == want.shape, f"{case.name}: shape {got.shape}, expected {want.shape}"
