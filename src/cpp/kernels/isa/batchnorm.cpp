@@ -471,6 +471,14 @@ inline bool each_value(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch, 
   return true;
 }
 
+// e with amax < 2^e, at least -1020: values times 2^-e lie below 1 in magnitude (their sums
+// cannot overflow), and 2^-e stays finite for subnormal or zero maxima.
+inline int bound_exp(double amax) {
+  int e = 0;
+  std::frexp(amax, &e);
+  return e > -1020 ? e : -1020;
+}
+
 // Sum of squares kept as scale^2 * ssq, rescaled as larger values arrive (the LAPACK
 // xLASSQ scheme): neither overflows nor underflows whatever the magnitudes.
 struct ScaledSsq {
@@ -517,10 +525,7 @@ ChannelStats exact_stats(const T* x, int64_t n, int64_t c, int64_t l, int64_t ch
     const double mean = (nan || (pinf && ninf)) ? kNaN : (pinf ? HUGE_VAL : -HUGE_VAL);
     return {mean, 0.0, kNaN, kNaN, kNaN};
   }
-  int e = 0;
-  std::frexp(amax, &e);  // amax < 2^e
-  // |x * s| < 1: the sum cannot overflow (s stays finite for subnormal amax)
-  const double s = std::ldexp(1.0, -(e > -1020 ? e : -1020));
+  const double s = std::ldexp(1.0, -bound_exp(amax));  // |x * s| < 1
   double sum = 0.0;
   each_value(x, n, c, l, ch, [&](T v) {
     sum += double(v) * s;
@@ -578,11 +583,7 @@ bool exact_grad_sums(const T* dy, const T* x, double mean, int64_t n, int64_t c,
   if (!std::isfinite(mean) || !each_value(dy, n, c, l, ch, scan_dy) ||
       !each_value(x, n, c, l, ch, scan_x))
     return false;
-  int eg = 0, eh = 0;
-  std::frexp(gmax, &eg);
-  std::frexp(hmax, &eh);
-  eg = eg > -1020 ? eg : -1020;  // the scales stay finite for tiny maxima
-  eh = eh > -1020 ? eh : -1020;
+  const int eg = bound_exp(gmax), eh = bound_exp(hmax);
   const double sg = std::ldexp(1.0, -eg), sh = std::ldexp(1.0, -eh);
   double s1 = 0.0, s2 = 0.0;  // terms below 1 in magnitude: no overflow
   const int64_t ld = c * l;
