@@ -261,6 +261,36 @@ def test_out_argument():
         ops.matmul(big[:4, :4], big[:4, 4:], out=big[:4, :4])
 
 
+def test_public_entry_calling_conventions():
+    """ops.matmul is a builtin twin of the Python general path: same signature, docstring,
+    arguments and errors whichever way it is called."""
+    import inspect
+
+    rng = np.random.default_rng(10)
+    a, b = _rand(rng, (3, 5), np.float32), _rand(rng, (5, 2), np.float32)
+    assert str(inspect.signature(ops.matmul)) == "(a, b, out=None)"
+    assert ops.matmul.__name__ == "matmul" and ">>>" in ops.matmul.__doc__
+    for call in (
+        lambda o: ops.matmul(a, b, o),
+        lambda o: ops.matmul(a, b, out=o),
+        lambda o: ops.matmul(a=a, b=b, out=o),  # keywords for a and b: the general path
+        lambda o: ops.matmul(b=b, a=a, out=o),
+    ):
+        o = np.full((3, 2), np.nan, np.float32)
+        assert call(o) is o
+        _check(o, a, b)
+    _check(ops.matmul(a, b, out=None), a, b)
+    _check(ops.matmul(a.tolist(), b), a, b)  # a list: converted by the general path
+    with pytest.raises(TypeError, match="unexpected keyword argument 'outt'"):
+        ops.matmul(a, b, outt=None)
+    with pytest.raises(TypeError, match="positional arguments"):
+        ops.matmul(a, b, None, None)
+    with pytest.raises(TypeError, match="multiple values for argument 'out'"):
+        ops.matmul(a, b, None, out=None)
+    with pytest.raises(TypeError, match="missing 1 required positional argument"):
+        ops.matmul(a)
+
+
 def test_bad_input():
     f32 = np.ones((2, 3), np.float32)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 3\)"):

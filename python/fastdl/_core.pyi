@@ -1,6 +1,6 @@
 # Type stubs for fastdl._core (private; use fastdl.ops). One section per kernel family;
 # functions not listed yet are typed Any through __getattr__.
-from typing import Any, Sequence, SupportsIndex
+from typing import Any, Callable, Sequence, SupportsIndex, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -144,6 +144,9 @@ def bias_act_backward(
 ) -> np.ndarray: ...
 
 # matmul (bind_matmul.cpp)
+_F = TypeVar("_F", bound=Callable[..., np.ndarray])
+
+def _fast_matmul(general: _F) -> _F: ...
 def matmul(
     a: np.ndarray,
     b: np.ndarray,

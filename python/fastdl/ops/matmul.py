@@ -8,7 +8,7 @@ converted once by the general path, which follows ``ops._checks``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -23,7 +23,7 @@ _kernel = _core.matmul
 _ACT = {None: 0, "none": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
 
 
-def matmul(a: Any, b: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+def _matmul(a: Any, b: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Matrix product with ``np.matmul`` semantics (1-d, 2-d, batched with broadcasting).
 
     float32 and float64 stay as they are; other inputs follow NumPy's promotion with float32
@@ -36,11 +36,17 @@ def matmul(a: Any, b: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         >>> fastdl.ops.matmul(np.ones((2, 3)), np.ones((3, 4)))[0]
         array([3., 3., 3., 3.])
     """
-    try:  # float32/float64 arrays of one dtype: straight to the kernel
-        return _kernel(a, b, out)
-    except (TypeError, ValueError):
-        pass  # other dtypes, odd layouts, overlapping out, bad input: the general path decides
     return _general("matmul", a, b, out, None, 0)
+
+
+_matmul.__name__ = _matmul.__qualname__ = "matmul"
+if TYPE_CHECKING:
+    matmul = _matmul
+else:
+    # The public matmul is a builtin twin of _matmul (same signature and docstring): float32/
+    # float64 ndarrays go straight to the kernel with no Python frame in between; anything
+    # else, or any TypeError/ValueError the kernel raises, runs _matmul with the same arguments.
+    matmul = _core._fast_matmul(_matmul)
 
 
 def linear(x: Any, w: Any, b: Any = None, activation: Optional[str] = None) -> np.ndarray:

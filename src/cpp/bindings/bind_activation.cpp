@@ -79,7 +79,7 @@ py::object forward_if_ready(int act_id, const py::handle& x_obj) {
   if (!py::detail::npy_api::get().PyArray_Check_(x_obj.ptr())) return py::none();
   const auto x = py::reinterpret_borrow<py::array>(x_obj);
   if (!(x.flags() & py::array::c_style)) return py::none();
-  if (!dtype_is(x, py::dtype::of<float>()) && !dtype_is(x, py::dtype::of<double>())) {
+  if (!has_dtype<float>(x) && !has_dtype<double>(x)) {
     return py::none();
   }
   return forward(act_id, x, py::none(), py::none());

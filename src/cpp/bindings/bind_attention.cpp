@@ -63,7 +63,7 @@ AttentionProblem problem(const char* fn, const py::array& q, const py::array& k,
   if (!mask_obj.is_none()) {
     mask = py::cast<py::array>(mask_obj);
     check_ndim(mask, 3, fn, "mask");
-    if (dtype_is(mask, py::dtype::of<bool>())) {
+    if (has_dtype<bool>(mask)) {
       check<bool>(mask, fn, "mask");
       p.mask_kind = MaskKind::boolean;
     } else {

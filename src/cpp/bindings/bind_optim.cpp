@@ -79,7 +79,7 @@ Cols check_lists(const char* fn, const std::vector<ListArg>& args, std::vector<c
                             "', got " + std::to_string(cols[c].size()));
     }
   }
-  const py::dtype f32t = py::dtype::of<float>(), f64t = py::dtype::of<double>();
+  const py::dtype &f32t = dtype_of<float>(), &f64t = dtype_of<double>();
   f64.assign(n, 0);
   std::vector<Span> spans;
   spans.reserve(n * cols.size());

@@ -70,8 +70,8 @@ py::array as_array(const py::object& obj, const char* fn, const char* arg) {
 }
 
 bool is_f64(const py::array& a, const char* fn, const char* arg) {
-  if (dtype_is(a, py::dtype::of<float>())) return false;
-  if (dtype_is(a, py::dtype::of<double>())) return true;
+  if (has_dtype<float>(a)) return false;
+  if (has_dtype<double>(a)) return true;
   throw py::type_error(std::string(fn) + "(): argument '" + arg +
                        "' must have dtype float32 or float64, got " + dtype_str(a));
 }

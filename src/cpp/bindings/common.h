@@ -22,9 +22,30 @@ std::string dtype_str(const py::array& a);
 
 // Identity is the fast test; equivalence catches equal dtype objects that are not NumPy's
 // singletons (arrays that came through pickle or joblib).
+// The dtype of `a`, borrowed (a.dtype() costs a reference count round trip).
+inline PyObject* descr_of(const py::array& a) { return py::detail::array_proxy(a.ptr())->descr; }
+
 inline bool dtype_is(const py::array& a, const py::dtype& d) {
-  const py::dtype dt = a.dtype();
-  return dt.is(d) || dt.equal(d);
+  PyObject* ad = descr_of(a);
+  return ad == d.ptr() || py::reinterpret_borrow<py::dtype>(ad).equal(d);
+}
+
+inline bool same_dtype(const py::array& a, const py::array& b) {
+  return dtype_is(a, py::reinterpret_borrow<py::dtype>(descr_of(b)));
+}
+
+// NumPy's descriptor for T, fetched once: py::dtype::of<T>() asks NumPy on every call, a few
+// nanoseconds each on the per-call path of every kernel.
+template <class T>
+const py::dtype& dtype_of() {
+  static const py::dtype* d = new py::dtype(py::dtype::of<T>());  // never freed: outlives exit
+  return *d;
+}
+
+// `a` has dtype T.
+template <class T>
+inline bool has_dtype(const py::array& a) {
+  return dtype_is(a, dtype_of<T>());
 }
 
 // The array's dtype is float32 (returns false) or float64 (returns true); TypeError otherwise.
@@ -33,7 +54,7 @@ bool is_f64(const py::array& a, const char* fn, const char* arg);
 // TypeError unless `a` has dtype T; ValueError unless C-contiguous (and writeable if asked).
 template <class T>
 void check(const py::array& a, const char* fn, const char* arg, bool writeable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !dtype_is(a, py::dtype::of<T>())) {
+  if (!py::isinstance<py::array_t<T>>(a) || !has_dtype<T>(a)) {
     throw py::type_error(std::string(fn) + "(): argument '" + arg + "' must have dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " + dtype_str(a));
   }
