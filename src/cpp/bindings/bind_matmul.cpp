@@ -326,8 +326,11 @@ PyObject* public_entry(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyOb
   PyObject* out = n == 3 ? args[2] : Py_None;
   bool fast = (n == 2 || n == 3) && !kwnames;
   if (n == 2 && kwnames && PyTuple_GET_SIZE(kwnames) == 1) {  // out=...
+    // Keyword names in calls from Python code are interned: a pointer test first.
+    static PyObject* const s_out = PyUnicode_InternFromString("out");
     PyObject* key = PyTuple_GET_ITEM(kwnames, 0);
-    fast = PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "out") == 0;
+    fast =
+        key == s_out || (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, "out") == 0);
     out = args[2];
   }
   if (fast && py::isinstance<py::array>(args[0]) && py::isinstance<py::array>(args[1])) {
