@@ -86,7 +86,10 @@ void parallel_for(int64_t n, int64_t grain, int64_t work, F&& f) {
   if (grain < 1) grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
   const int nt = num_threads();
-  if (chunks == 1 || nt == 1 || work < parallel_threshold() || in_forked_child()) {
+  // kParallelWork first: below it the answer is serial without reading the clock, which
+  // parallel_threshold() does once any backoff has run in this process.
+  if (chunks == 1 || nt == 1 || work < kParallelWork || work < parallel_threshold() ||
+      in_forked_child()) {
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t lo = c * grain;
       f(lo, lo + grain < n ? lo + grain : n);
