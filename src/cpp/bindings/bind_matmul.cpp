@@ -47,9 +47,24 @@ std::string fmt(const Dims& s) {
   return out + ")";
 }
 
+// The array's header fields, read directly: pybind11's shape(i)/strides(i) check the index on
+// every call, and these run for each dimension of three arrays per matmul call.
+struct Header {
+  int nd;
+  const Py_intptr_t* dims;
+  const Py_intptr_t* strides;
+  uintptr_t data;
+};
+
+Header header(const py::array& a) {
+  const auto* p = py::detail::array_proxy(a.ptr());
+  return {p->nd, p->dimensions, p->strides, reinterpret_cast<uintptr_t>(p->data)};
+}
+
 Dims shape_dims(const py::array& a) {
+  const Header h = header(a);
   Dims d;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) d.push(a.shape(i));
+  for (int i = 0; i < h.nd; ++i) d.push(h.dims[i]);
   return d;
 }
 
@@ -58,9 +73,10 @@ Dims shape_dims(const py::array& a) {
 template <class T>
 Dims elem_strides(const py::array& a, const char* arg) {
   constexpr int64_t item = sizeof(T);
+  const Header h = header(a);
   Dims s;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    const int64_t bs = a.strides(i);
+  for (int i = 0; i < h.nd; ++i) {
+    const int64_t bs = h.strides[i];
     if (bs % item != 0) {
       throw py::value_error(std::string(kFn) + "(): argument '" + arg + "' has byte strides " +
                             "that are not a multiple of its item size (" + std::to_string(item) +
@@ -71,24 +87,25 @@ Dims elem_strides(const py::array& a, const char* arg) {
   return s;
 }
 
-// [lo, hi) bytes that `a` may touch; empty arrays touch nothing.
-bool extent(const py::array& a, uintptr_t& lo, uintptr_t& hi) {
-  if (a.size() == 0) return false;
+// [lo, hi) bytes that an array of item size `item` may touch; empty arrays touch nothing.
+bool extent(const Header& a, int64_t item, uintptr_t& lo, uintptr_t& hi) {
   intptr_t l = 0, h = 0;
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    const intptr_t span = intptr_t(a.shape(i) - 1) * intptr_t(a.strides(i));
+  for (int i = 0; i < a.nd; ++i) {
+    if (a.dims[i] == 0) return false;
+    const intptr_t span = intptr_t(a.dims[i] - 1) * intptr_t(a.strides[i]);
     (span < 0 ? l : h) += span;
   }
-  const uintptr_t base = reinterpret_cast<uintptr_t>(a.data());
-  lo = base + l;
-  hi = base + h + a.itemsize();
+  lo = a.data + l;
+  hi = a.data + h + item;
   return true;
 }
 
-bool overlaps(const py::array& x, const py::array& y) {
-  uintptr_t xl, xh, yl, yh;
-  if (!extent(x, xl, xh) || !extent(y, yl, yh)) return false;
-  return xl < yh && yl < xh;
+// `out` shares a byte with x or y (all three of item size `item`).
+bool overlaps_either(const py::array& out, const py::array& x, const py::array& y, int64_t item) {
+  uintptr_t ol, oh, l, h;
+  if (!extent(header(out), item, ol, oh)) return false;
+  if (extent(header(x), item, l, h) && ol < h && l < oh) return true;
+  return extent(header(y), item, l, h) && ol < h && l < oh;
 }
 
 // `out_obj` as the output array, after checking it is a writeable C-contiguous ndarray of
@@ -114,7 +131,7 @@ py::array checked_out(const py::object& out_obj, const Dims& oshape, const Dims&
     throw py::value_error(std::string(kFn) +
                           "(): argument 'out' must be a writeable C-contiguous array");
   }
-  if (overlaps(out, a) || overlaps(out, b)) {
+  if (overlaps_either(out, a, b, int64_t(sizeof(T)))) {
     throw py::value_error(std::string(kFn) + "(): argument 'out' overlaps an input");
   }
   return out;
