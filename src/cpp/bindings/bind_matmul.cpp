@@ -362,8 +362,14 @@ PyObject* public_entry(PyObject*, PyObject* const* args, Py_ssize_t nargsf, PyOb
         e.restore();
         return nullptr;
       }
+    } catch (py::builtin_exception& e) {  // any other C++ error becomes a Python one
+      e.set_error();
+      return nullptr;
     } catch (const std::bad_alloc&) {
       PyErr_NoMemory();
+      return nullptr;
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
       return nullptr;
     }
   }

@@ -20,11 +20,11 @@ namespace py = pybind11;
 std::string shape_str(const py::array& a);
 std::string dtype_str(const py::array& a);
 
-// Identity is the fast test; equivalence catches equal dtype objects that are not NumPy's
-// singletons (arrays that came through pickle or joblib).
 // The dtype of `a`, borrowed (a.dtype() costs a reference count round trip).
 inline PyObject* descr_of(const py::array& a) { return py::detail::array_proxy(a.ptr())->descr; }
 
+// Identity is the fast test; equivalence catches equal dtype objects that are not NumPy's
+// singletons (arrays that came through pickle or joblib).
 inline bool dtype_is(const py::array& a, const py::dtype& d) {
   PyObject* ad = descr_of(a);
   return ad == d.ptr() || py::reinterpret_borrow<py::dtype>(ad).equal(d);
